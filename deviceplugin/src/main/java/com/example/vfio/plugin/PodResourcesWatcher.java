@@ -62,15 +62,16 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
         }
         Instant listedAt = clock.instant();
         ListPodResourcesResponse resp;
+        // after a kubelet restart the channel sits in reconnect backoff (up to minutes): try at once instead
+        channel.resetConnectBackoff();
         try {
-            resp = PodResourcesListerGrpc.newBlockingStub(channel)
+            resp = PodResourcesListerGrpc.newBlockingStub(channel).withWaitForReady()
                     .withDeadlineAfter(LIST_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS)
                     .list(ListPodResourcesRequest.getDefaultInstance());
         } catch (StatusRuntimeException e) {
             metrics.podResourcesUp(false);
             metrics.error("podresources");
-            allocations.podResourcesUnreachable(socket + ": " + e.getStatus().getCode()
-                    + (e.getStatus().getDescription() == null ? "" : " " + e.getStatus().getDescription()));
+            allocations.podResourcesUnreachable(socket + ": " + e.getStatus().getCode());
             return;
         }
         if (!allocations.podResourcesReachable()) {
