@@ -1,5 +1,6 @@
 package com.example.vfio.plugin;
 
+import com.example.vfio.pci.PciAddress;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -172,6 +173,13 @@ public final class GroupAllocations {
     public synchronized Set<String> heldAddresses() {
         Set<String> all = new TreeSet<>();
         holds.values().forEach(h -> all.addAll(h.addresses()));
+        return Set.copyOf(all);
+    }
+
+    /** {@link #heldAddresses()} as PCI addresses: what the binding engine must never rebind. */
+    public Set<PciAddress> heldDevices() {
+        Set<PciAddress> all = new TreeSet<>();
+        heldAddresses().forEach(a -> all.add(PciAddress.parse(a)));
         return Set.copyOf(all);
     }
 
