@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
 
 import java.net.HttpURLConnection;
+import java.util.List;
 import java.util.Map;
 
 /** The operator's only writes to VfioNodeState: create (owned by its Node), spec, delete. */
@@ -53,8 +54,10 @@ final class NodeStateWriter {
             applied.setStatus(null);
             client.resource(applied).fieldManager(OperatorSettings.FIELD_MANAGER).forceConflicts().serverSideApply();
         } else {
-            String patch = Serialization.asJson(Map.of("spec", spec));
-            client.resources(VfioNodeState.class).withName(name).patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+            // JSON Patch "add" replaces the whole spec: a merge patch would do too on a real API server, but the
+            // fabric8 mock appends to lists when merging.
+            String patch = Serialization.asJson(List.of(Map.of("op", "add", "path", "/spec", "value", spec)));
+            client.resources(VfioNodeState.class).withName(name).patch(PatchContext.of(PatchType.JSON), patch);
         }
     }
 

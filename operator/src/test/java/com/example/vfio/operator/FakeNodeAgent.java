@@ -45,6 +45,19 @@ final class FakeNodeAgent {
 
     /** One pass of the agent: read the spec, "bind", write the status (observedGeneration = the spec's generation). */
     void sync() {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                syncOnce();
+                return;
+            } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+                if (e.getCode() != 409 || attempt == 10) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private void syncOnce() {
         VfioNodeState state = client.resources(VfioNodeState.class).withName(node).get();
         Objects.requireNonNull(state, "no VfioNodeState for " + node);
         Map<String, DesiredDevice> desired = new HashMap<>();
