@@ -23,6 +23,8 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.Objects;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -45,6 +47,11 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
     private final Duration releaseRecheck;
     private InformerEventSource<VfioNodeState, VfioBindingPolicy> states;
     private InformerEventSource<Node, VfioBindingPolicy> nodes;
+    /**
+     * Conditions last announced per policy uid. The informer may still hold the pre-patch status when the next event
+     * arrives; this keeps one Event per change. JOSDK never reconciles one policy on two threads at once.
+     */
+    private final Map<String, List<Condition>> announced = new ConcurrentHashMap<>();
 
     PolicyReconciler(EventRecorder events, Clock clock, Duration releaseRecheck) {
         this.events = events;
@@ -76,7 +83,10 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
         VfioBindingPolicyStatus old = policy.getStatus();
         VfioBindingPolicyStatus fresh = rollup.toStatus(policy);
         fresh.setConditions(Conditions.merge(old == null ? null : old.getConditions(), fresh.getConditions(), now()));
-        announce(policy, old == null ? List.of() : old.getConditions(), fresh.getConditions());
+        String uid = policy.getMetadata().getUid();
+        List<Condition> before = announced.getOrDefault(uid, old == null ? List.of() : old.getConditions());
+        announce(policy, before, fresh.getConditions());
+        announced.put(uid, fresh.getConditions());
         if (fresh.equals(old)) {
             return UpdateControl.noUpdate();
         }
@@ -91,6 +101,7 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
             events.record(policy, EventRecorder.NORMAL, "DevicesReleased",
                     "policy deleted; its devices are back on their host drivers");
             LOG.info("policy {} released its devices; removing the finalizer", policy.getMetadata().getName());
+            announced.remove(policy.getMetadata().getUid());
             return DeleteControl.defaultDelete();
         }
         LOG.info("policy {} is being deleted; waiting for host drivers on {}", policy.getMetadata().getName(), rollup.releasing());
