@@ -53,7 +53,13 @@ public final class OperatorMain {
         }, "vfio-operator-shutdown"));
         LOG.info("starting: server-side apply {}, leader election {}", settings.serverSideApply(),
                 settings.leaderElectionNamespace() == null ? "off" : "in namespace " + settings.leaderElectionNamespace());
-        operator.start();
+        try {
+            operator.start();
+        } catch (RuntimeException e) {
+            // e.g. the API server is unreachable or the CRDs are missing: exit so that the pod restarts with backoff
+            LOG.error("cannot start: {}", e.getMessage(), e);
+            System.exit(1);
+        }
         stopped.await();
     }
 }
