@@ -44,6 +44,7 @@ public final class NodeDaemon implements AutoCloseable {
     private volatile List<PublishedResource> last = List.of();
     private List<DesiredResource> lastDesired = List.of();
     private volatile boolean running = true;
+    private volatile RescanListener listener = (assessment, resources) -> { };
     private volatile String scanProblem;
     private Thread loop;
     private DirectoryWatch devVfioWatch;
@@ -56,6 +57,19 @@ public final class NodeDaemon implements AutoCloseable {
         this.plugin = plugin;
         this.metrics = metrics;
         this.interval = interval;
+    }
+
+    /** Told after every rescan that read the host: what it found and what went to the kubelet side. */
+    @FunctionalInterface
+    public interface RescanListener {
+        /** Runs on the rescanning thread: hand over, do not work here. */
+        void rescanned(HostAssessment assessment, List<PublishedResource> resources);
+    }
+
+    /** Set before {@link #start()}; cluster mode writes the node status from it. */
+    public NodeDaemon onRescan(RescanListener listener) {
+        this.listener = listener;
+        return this;
     }
 
     /** Scans once (so the first publication is complete), then keeps rescanning in the background. */
@@ -96,14 +110,16 @@ public final class NodeDaemon implements AutoCloseable {
         synchronized (scanLock) {
             long t0 = System.nanoTime();
             List<PublishedResource> resources;
+            HostAssessment assessment = null;
             try {
                 HostSnapshot snapshot = scanner.scan();
                 logNewNotes(snapshot);
-                HostAssessment assessment = analyzer.assess(snapshot);
+                assessment = analyzer.assess(snapshot);
+                HostAssessment assessed = assessment;
                 List<DesiredResource> desired = DesiredResource.keepVanished(
                         DesiredResource.from(source.desired(assessment)), lastDesired, snapshot.devices().keySet());
                 lastDesired = desired;
-                resources = desired.stream().map(r -> r.published(assessment)).toList();
+                resources = desired.stream().map(r -> r.published(assessed)).toList();
                 if (scanProblem != null) {
                     LOG.info("host scan works again");
                     scanProblem = null;
@@ -124,6 +140,9 @@ public final class NodeDaemon implements AutoCloseable {
             last = resources;
             plugin.publish(resources);
             metrics.rescan(System.nanoTime() - t0);
+            if (assessment != null) {
+                listener.rescanned(assessment, resources);
+            }
         }
     }
 

@@ -1,6 +1,18 @@
 package com.example.vfio.cli;
 
+import com.example.vfio.agent.ClusterDesiredStateSource;
 import com.example.vfio.agent.DesiredStateSource;
+import com.example.vfio.agent.NodeAgent;
+import com.example.vfio.agent.NodeStatusPublisher;
+import com.example.vfio.binding.BindingEngine;
+import com.example.vfio.binding.BindingJournal;
+import com.example.vfio.binding.BoundedSysfsWriter;
+import com.example.vfio.binding.CommandModuleLoader;
+import com.example.vfio.binding.DeviceHolders;
+import com.example.vfio.binding.FileSysfsWriter;
+import com.example.vfio.plugin.GroupAllocations;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import com.example.vfio.agent.NodeDaemon;
 import com.example.vfio.agent.PoliciesFileSource;
 import com.example.vfio.pci.HostRoot;
@@ -15,6 +27,8 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Optional;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -69,6 +83,15 @@ final class ServeCommand implements Callable<Integer> {
             description = "How often the host is rescanned, besides /dev/vfio changes (default: ${DEFAULT-VALUE}).")
     Duration rescanInterval;
 
+    @Option(names = "--journal", paramLabel = "FILE",
+            description = "Cluster mode: the binding journal, where each device's driver before binding is kept"
+                    + " (default: /var/lib/vfio-passthrough/journal.json).")
+    Path journal;
+
+    @Option(names = "--modprobe", defaultValue = CommandModuleLoader.DEFAULT_COMMAND, paramLabel = "COMMAND",
+            description = "Cluster mode: the command that loads a driver module (default: ${DEFAULT-VALUE}).")
+    String modprobe;
+
     @Option(names = "--cdi-dir", paramLabel = "DIR",
             description = "Write CDI spec files here (e.g. /var/run/cdi); none are written without it.")
     Path cdiDir;
@@ -95,12 +118,15 @@ final class ServeCommand implements Callable<Integer> {
         final NodePlugin plugin;
         final NodeDaemon daemon;
         final StatusHttpServer http;
+        /** Cluster mode's parts (informer, agent, status writer, client), closed first, in this order. */
+        final List<AutoCloseable> cluster;
         private boolean closed;
 
-        Running(NodePlugin plugin, NodeDaemon daemon, StatusHttpServer http) {
+        Running(NodePlugin plugin, NodeDaemon daemon, StatusHttpServer http, List<AutoCloseable> cluster) {
             this.plugin = plugin;
             this.daemon = daemon;
             this.http = http;
+            this.cluster = List.copyOf(cluster);
         }
 
         @Override
@@ -109,6 +135,13 @@ final class ServeCommand implements Callable<Integer> {
                 return;
             }
             closed = true;
+            for (AutoCloseable part : cluster) {
+                try {
+                    part.close();
+                } catch (Exception e) {
+                    LOG.warn("closing {}: {}", part.getClass().getSimpleName(), e.toString());
+                }
+            }
             if (http != null) {
                 http.close();
             }
@@ -118,10 +151,6 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     Running start() throws IOException {
-        if (policies == null) {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                    "cluster mode (VfioNodeState) is not available yet: run standalone with --policies FILE");
-        }
         if (rescanInterval.isNegative() || rescanInterval.isZero()) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--rescan-interval must be positive");
         }
@@ -133,6 +162,13 @@ final class ServeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         HostRoot host = new HostRoot(root);
+        if (policies == null) {
+            return startCluster(host, node);
+        }
+        if (journal != null) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--journal is for cluster mode (standalone --policies mode does not bind)");
+        }
         DesiredStateSource source;
         try {
             source = PoliciesFileSource.read(policies, node, labels);
@@ -140,23 +176,68 @@ final class ServeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         PluginMetrics metrics = new PluginMetrics();
-        NodePlugin.Config config = NodePlugin.Config.defaults(pluginDir, podResourcesSocket).withCdiDir(cdiDir);
-        NodePlugin plugin = new NodePlugin(config, metrics, Clock.systemUTC());
+        NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
         NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
+        return run(node, plugin, daemon, metrics, List.of(), () -> { });
+    }
+
+    private NodePlugin.Config pluginConfig() {
+        return NodePlugin.Config.defaults(pluginDir, podResourcesSocket).withCdiDir(cdiDir);
+    }
+
+    /**
+     * Cluster mode: the desired state is this node's VfioNodeState spec (API server from the kubeconfig or
+     * the pod's service account, fabric8's defaults); devices are bound to it and the status written back.
+     */
+    private Running startCluster(HostRoot host, String node) throws IOException {
+        if (!nodeLabels.isEmpty()) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--node-labels is for standalone mode: in cluster mode the operator matches the node's labels");
+        }
+        Clock clock = Clock.systemUTC();
+        BindingJournal bindingJournal;
+        CommandModuleLoader modules;
+        try {
+            bindingJournal = BindingJournal.open(journal != null ? journal : BindingJournal.DEFAULT_FILE, clock);
+            modules = CommandModuleLoader.parse(modprobe, Duration.ofSeconds(30));
+        } catch (RuntimeException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        PluginMetrics metrics = new PluginMetrics();
+        NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, clock);
+        GroupAllocations allocations = plugin.allocations();
+        DeviceHolders held = address -> allocations.heldDevices().contains(address)
+                ? Optional.of("an allocation of this node's device plugin") : Optional.empty();
+        BindingEngine engine = new BindingEngine(host,
+                new BoundedSysfsWriter(new FileSysfsWriter(), BoundedSysfsWriter.DEFAULT_TIMEOUT), modules,
+                bindingJournal, held, clock);
+        ClusterDesiredStateSource source = new ClusterDesiredStateSource(client, node);
+        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
+        NodeStatusPublisher publisher = NodeStatusPublisher.withDefaultBackoff(client, node);
+        NodeAgent agent = new NodeAgent(host, engine, daemon::rescanNow, allocations::holds, publisher, clock);
+        daemon.onRescan(agent::rescanned);
+        LOG.info("cluster mode: node {}, API server {}", node, client.getMasterUrl());
+        return run(node, plugin, daemon, metrics, List.of(source, agent, publisher, client),
+                () -> source.start(agent::specChanged));
+    }
+
+    private Running run(String node, NodePlugin plugin, NodeDaemon daemon, PluginMetrics metrics,
+            List<AutoCloseable> cluster, Runnable afterFirstScan) throws IOException {
         StatusHttpServer http = null;
         try {
             daemon.start();
+            afterFirstScan.run();
             LOG.info("node {}: {}", node, NodeDaemon.summary(daemon.lastPublished()));
             if (metricsPort != 0) {
                 http = new StatusHttpServer(new InetSocketAddress(metricsPort), metrics, daemon::liveness);
                 LOG.info("/healthz and /metrics on port {}", http.port());
             }
         } catch (IOException | RuntimeException e) {
-            daemon.close();
-            plugin.close();
+            new Running(plugin, daemon, null, cluster).close();
             throw e;
         }
-        return new Running(plugin, daemon, http);
+        return new Running(plugin, daemon, http, cluster);
     }
 
     static String defaultNodeName() {
