@@ -52,10 +52,6 @@ public final class NodeStatusPublisher implements AutoCloseable {
         });
     }
 
-    public static NodeStatusPublisher withDefaultBackoff(KubernetesClient client, String nodeName) {
-        return new NodeStatusPublisher(client, nodeName, Duration.ofMillis(500), Duration.ofSeconds(30));
-    }
-
     /** Hands over the newest status; returns at once. */
     public void offer(VfioNodeStateStatus status) {
         Objects.requireNonNull(status);
@@ -96,10 +92,13 @@ public final class NodeStatusPublisher implements AutoCloseable {
                 lastProblem = null;
             }
         } catch (KubernetesClientException | NotCreatedYet e) {
+            if (owner.isShutdown()) {
+                return;
+            }
             String problem = e instanceof KubernetesClientException k
                     ? "cannot write the status of VfioNodeState " + nodeName + ": " + describe(k) : e.getMessage();
             if (!problem.equals(lastProblem)) {
-                LOG.warn("{} (retrying with backoff up to {}s)", problem, maxBackoff.toSeconds());
+                LOG.warn("{} (retrying, at most {} ms apart)", problem, maxBackoff.toMillis());
                 lastProblem = problem;
             }
             retry = owner.schedule(this::attempt, backoff.toMillis(), TimeUnit.MILLISECONDS);

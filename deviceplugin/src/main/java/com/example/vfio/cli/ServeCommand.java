@@ -1,9 +1,7 @@
 package com.example.vfio.cli;
 
-import com.example.vfio.agent.ClusterDesiredStateSource;
+import com.example.vfio.agent.ClusterNode;
 import com.example.vfio.agent.DesiredStateSource;
-import com.example.vfio.agent.NodeAgent;
-import com.example.vfio.agent.NodeStatusPublisher;
 import com.example.vfio.binding.BindingEngine;
 import com.example.vfio.binding.BindingJournal;
 import com.example.vfio.binding.BoundedSysfsWriter;
@@ -178,7 +176,7 @@ final class ServeCommand implements Callable<Integer> {
         PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
         NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
-        return run(node, plugin, daemon, metrics, List.of(), () -> { });
+        return run(node, plugin, daemon, metrics, List.of(), true);
     }
 
     private NodePlugin.Config pluginConfig() {
@@ -203,7 +201,6 @@ final class ServeCommand implements Callable<Integer> {
         } catch (RuntimeException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        KubernetesClient client = new KubernetesClientBuilder().build();
         PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, clock);
         GroupAllocations allocations = plugin.allocations();
@@ -212,22 +209,27 @@ final class ServeCommand implements Callable<Integer> {
         BindingEngine engine = new BindingEngine(host,
                 new BoundedSysfsWriter(new FileSysfsWriter(), BoundedSysfsWriter.DEFAULT_TIMEOUT), modules,
                 bindingJournal, held, clock);
-        ClusterDesiredStateSource source = new ClusterDesiredStateSource(client, node);
-        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
-        NodeStatusPublisher publisher = NodeStatusPublisher.withDefaultBackoff(client, node);
-        NodeAgent agent = new NodeAgent(host, engine, daemon::rescanNow, allocations::holds, publisher, clock);
-        daemon.onRescan(agent::rescanned);
+        KubernetesClient client = new KubernetesClientBuilder().build();
         LOG.info("cluster mode: node {}, API server {}", node, client.getMasterUrl());
-        return run(node, plugin, daemon, metrics, List.of(source, agent, publisher, client),
-                () -> source.start(agent::specChanged));
+        ClusterNode cluster;
+        try {
+            cluster = ClusterNode.start(client, node, host, engine, plugin, metrics,
+                    ClusterNode.Settings.defaults(rescanInterval), clock);
+        } catch (IOException | RuntimeException e) {
+            plugin.close();
+            client.close();
+            throw e;
+        }
+        return run(node, plugin, cluster.daemon(), metrics, List.of(cluster, client), false);
     }
 
     private Running run(String node, NodePlugin plugin, NodeDaemon daemon, PluginMetrics metrics,
-            List<AutoCloseable> cluster, Runnable afterFirstScan) throws IOException {
+            List<AutoCloseable> cluster, boolean startDaemon) throws IOException {
         StatusHttpServer http = null;
         try {
-            daemon.start();
-            afterFirstScan.run();
+            if (startDaemon) {
+                daemon.start();
+            }
             LOG.info("node {}: {}", node, NodeDaemon.summary(daemon.lastPublished()));
             if (metricsPort != 0) {
                 http = new StatusHttpServer(new InetSocketAddress(metricsPort), metrics, daemon::liveness);
