@@ -65,7 +65,9 @@ final class ServeCommand implements Callable<Integer> {
     String nodeName;
 
     @Option(names = "--policies", paramLabel = "FILE",
-            description = "Standalone mode: VfioBindingPolicy YAML documents to apply to this node, no API server.")
+            description = "Standalone mode: VfioBindingPolicy YAML documents to apply to this node, no API server. "
+                    + "Without it, cluster mode: binds to the spec of the VfioNodeState named after the node and "
+                    + "writes its status (API server from $KUBECONFIG, ~/.kube/config or the pod's service account).")
     Path policies;
 
     @Option(names = "--node-labels", paramLabel = "K=V[,K=V...]", defaultValue = "",

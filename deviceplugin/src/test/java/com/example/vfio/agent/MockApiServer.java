@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  * applied, so the status subresource, cluster scope and field selectors behave as the CRDs say. It can be
  * stopped and started again on the same port, as an API server that goes away and comes back (empty).
  */
-final class MockApiServer implements AutoCloseable {
+public final class MockApiServer implements AutoCloseable {
     static final Path CRD_DIR = Path.of(System.getProperty("crds.dir", "../crds"));
     static final List<String> CRDS = List.of("vfiobindingpolicies.vfio.example.com-v1.yml",
             "vfionodestates.vfio.example.com-v1.yml");
@@ -35,7 +35,7 @@ final class MockApiServer implements AutoCloseable {
     private int port;
 
     /** Starts on a free port. */
-    MockApiServer start() {
+    public MockApiServer start() {
         return start(0);
     }
 
@@ -63,7 +63,7 @@ final class MockApiServer implements AutoCloseable {
     }
 
     /** The API server goes away: connections are refused until {@link #restart()}. */
-    void stop() {
+    public void stop() {
         if (server != null) {
             admin.close();
             server.destroy();
@@ -72,22 +72,26 @@ final class MockApiServer implements AutoCloseable {
     }
 
     /** Comes back on the same port, with the CRDs and no objects (as after losing its storage). */
-    MockApiServer restart() {
+    public MockApiServer restart() {
         return start(port);
     }
 
     /** A client of the operator's or an admin's: it may write anything. */
-    KubernetesClient admin() {
+    public KubernetesClient admin() {
         return admin;
     }
 
     /** A new client for the node agent (it keeps working across {@link #stop()} / {@link #restart()}). */
-    KubernetesClient newClient() {
+    public String url() {
+        return "http://localhost:" + port;
+    }
+
+    public KubernetesClient newClient() {
         return server.createClient();
     }
 
     /** Method and path of every request recorded since the last call, oldest first. */
-    List<String> takeRequests() throws InterruptedException {
+    public List<String> takeRequests() throws InterruptedException {
         List<String> out = new java.util.ArrayList<>();
         for (var r = server.takeRequest(1, TimeUnit.MILLISECONDS); r != null;
                 r = server.takeRequest(1, TimeUnit.MILLISECONDS)) {
@@ -97,7 +101,7 @@ final class MockApiServer implements AutoCloseable {
     }
 
     /** Requests the server answered so far. */
-    int requestCount() {
+    public int requestCount() {
         return server.getRequestCount();
     }
 
