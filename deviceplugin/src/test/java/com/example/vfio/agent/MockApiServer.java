@@ -90,6 +90,14 @@ public final class MockApiServer implements AutoCloseable {
         return server.createClient();
     }
 
+    /** The next status write of the named VfioNodeState is answered 409 Conflict, as after a concurrent write. */
+    public void conflictOnNextStatusWrite(String name) {
+        server.expect().put().withPath("/apis/vfio.example.com/v1alpha1/vfionodestates/" + name + "/status")
+                .andReturn(409, new io.fabric8.kubernetes.api.model.StatusBuilder().withCode(409).withReason("Conflict")
+                        .withMessage("Operation cannot be fulfilled: the object has been modified").build())
+                .once();
+    }
+
     /** Method and path of every request recorded since the last call, oldest first. */
     public List<String> takeRequests() throws InterruptedException {
         List<String> out = new java.util.ArrayList<>();
