@@ -1,6 +1,7 @@
 package com.example.vfio.agent;
 
 import com.example.vfio.api.BindResult;
+import com.example.vfio.api.BindState;
 import com.example.vfio.api.DesiredDevice;
 import com.example.vfio.api.VfioNodeStateStatus;
 import com.example.vfio.binding.BindPlan;
@@ -19,6 +20,8 @@ import com.example.vfio.plugin.PublishedResource;
 import com.example.vfio.viability.HostAssessment;
 import com.example.vfio.viability.ViabilityAnalyzer;
 import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,12 +37,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Cluster mode's loop, the hands of the operator: when the spec changes (or the host or the allocations
- * under the desired devices change) it moves the devices to their desired drivers with the binding
- * engine, has the kubelet side rescan, and hands the node's status to the publisher. Every event is
+ * under the desired devices change, or a step the kernel failed is due for another try) it moves the
+ * devices to their desired drivers with the binding engine, has the kubelet side rescan, and hands the
+ * node's status to the publisher. Refusals are not retried until something they depend on changes. Every event is
  * handed to one owner thread; nothing here waits on the API server.
  */
 public final class NodeAgent implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
+    /** A bind step the kernel failed (not a refusal) is tried again on the first rescan after this long. */
+    static final Duration FAILED_BIND_RETRY = Duration.ofSeconds(60);
 
     private final HostRoot root;
     private final BindingEngine engine;
@@ -57,6 +63,7 @@ public final class NodeAgent implements AutoCloseable {
     private final Map<String, DeviceOutcome> outcomes = new TreeMap<>();
     private Object boundFingerprint;
     private boolean bindNeeded;
+    private Instant failedBindAt;
     private boolean passQueued;
     private VfioNodeStateStatus lastBuilt;
 
@@ -104,7 +111,8 @@ public final class NodeAgent implements AutoCloseable {
         owner.execute(() -> {
             assessment = newAssessment;
             resources = List.copyOf(newResources);
-            if (!Objects.equals(fingerprint(newAssessment), boundFingerprint)) {
+            if (!Objects.equals(fingerprint(newAssessment), boundFingerprint)
+                    || (failedBindAt != null && clock.instant().isAfter(failedBindAt.plus(FAILED_BIND_RETRY)))) {
                 bindNeeded = true;
             }
             queuePass();
@@ -141,6 +149,7 @@ public final class NodeAgent implements AutoCloseable {
             HostAssessment fresh = new ViabilityAnalyzer().assess(new SysfsScanner(root).scan());
             BindPlan plan = engine.plan(fresh, spec.devices());
             List<DeviceOutcome> done = engine.apply(plan);
+            failedBindAt = done.stream().anyMatch(o -> o.state() == BindState.Failed) ? clock.instant() : null;
             outcomes.keySet().retainAll(spec.devices().stream().map(DesiredDevice::getAddress).toList());
             for (DeviceOutcome o : done) {
                 outcomes.put(o.address(), o);
