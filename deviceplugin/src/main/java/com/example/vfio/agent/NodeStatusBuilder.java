@@ -160,7 +160,7 @@ public final class NodeStatusBuilder {
             if (!verdict.vfioDriver() && saysNotOnVfio(reason, device)) {
                 continue;
             }
-            if (group != null && group.reasons().contains(reason)) {
+            if (group != null && reason.startsWith("group " + group.id() + " ")) {
                 if (matters && !groupNamed) {
                     out.add(groupSummary(group));
                     groupNamed = true;
