@@ -1,8 +1,6 @@
 package com.example.vfio.plugin;
 
 import static com.example.vfio.plugin.Fixtures.GPU;
-import static com.example.vfio.plugin.Fixtures.LEGACY;
-import static com.example.vfio.plugin.Fixtures.gpus;
 import static com.example.vfio.plugin.PluginFixture.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -32,7 +30,7 @@ class GroupLockTest {
     private PluginFixture registered() throws Exception {
         PluginFixture f = new PluginFixture(tmp);
         f.kubelet.start();
-        f.publish(gpus(LEGACY));
+        f.publish(f.gpus(false));
         eventually().until(() -> f.kubelet.devices(GPU).size() == 4);
         return f;
     }
