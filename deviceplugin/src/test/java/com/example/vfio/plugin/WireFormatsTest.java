@@ -30,10 +30,11 @@ class WireFormatsTest {
 
     @Test
     void resource_names_that_would_make_a_bad_socket_or_variable_name_are_refused() {
-        for (String bad : new String[] {"", "../x", "gpu/a", "-gpu", "gpu ", "a".repeat(49)}) {
+        for (String bad : new String[] {"", "../x", "gpu/a", "-gpu", "gpu ", "GPU", "gpu_a", "gpu.a", "a".repeat(64)}) {
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> PublishedResource.requireValidName(bad))
                     .as(bad).hasMessageContaining("invalid resource name");
         }
+        assertThat(PublishedResource.requireValidName("a".repeat(63))).hasSize(63);
         assertThat(DevicePluginServer.socketFileName("gpu")).isEqualTo("vfio-gpu.sock");
     }
 
