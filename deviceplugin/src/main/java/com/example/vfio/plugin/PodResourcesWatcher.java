@@ -8,6 +8,7 @@ import com.example.vfio.proto.podresources.v1.PodResources;
 import com.example.vfio.proto.podresources.v1.PodResourcesListerGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -60,6 +61,10 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
         if (allocations.holds().isEmpty()) {
             return; // nothing to release: spare the kubelet's rate limit
         }
+        if (!Files.exists(socket)) {
+            unreachable("the socket does not exist");
+            return;
+        }
         Instant listedAt = clock.instant();
         ListPodResourcesResponse resp;
         // after a kubelet restart the channel sits in reconnect backoff (up to minutes): try at once instead
@@ -69,9 +74,7 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
                     .withDeadlineAfter(LIST_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS)
                     .list(ListPodResourcesRequest.getDefaultInstance());
         } catch (StatusRuntimeException e) {
-            metrics.podResourcesUp(false);
-            metrics.error("podresources");
-            allocations.podResourcesUnreachable(socket + ": " + e.getStatus().getCode());
+            unreachable(e.getStatus().getCode().toString());
             return;
         }
         if (!allocations.podResourcesReachable()) {
@@ -79,6 +82,12 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
         }
         metrics.podResourcesUp(true);
         allocations.reconcile(inUse(resp), listedAt);
+    }
+
+    private void unreachable(String why) {
+        metrics.podResourcesUp(false);
+        metrics.error("podresources");
+        allocations.podResourcesUnreachable(socket + ": " + why);
     }
 
     static List<GroupAllocations.InUse> inUse(ListPodResourcesResponse resp) {

@@ -157,4 +157,23 @@ class GroupLockTest {
             }
         }
     }
+
+    @Test
+    void with_pod_resources_down_from_the_start_the_kubelet_is_still_served_and_siblings_stay_locked()
+            throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.podResources.stop();
+            f.kubelet.start();
+            f.publish(f.gpus(false));
+            eventually().until(() -> f.kubelet.devices(GPU).size() == 4);
+
+            f.kubelet.allocate(GPU, List.of(GPU0));
+            f.clock.advance(PluginFixture.GRACE.plus(Duration.ofSeconds(1)));
+
+            assertThatThrownBy(() -> f.kubelet.allocate(GPU, List.of(GPU1)))
+                    .hasMessageContaining("held with " + GPU0);
+            assertThat(f.plugin.allocations().podResourcesReachable()).isFalse();
+            assertThat(f.kubelet.allocate(GPU, List.of("0000:c1:00.0")).getContainerResponsesCount()).isEqualTo(1);
+        }
+    }
 }

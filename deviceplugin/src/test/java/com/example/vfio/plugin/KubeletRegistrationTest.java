@@ -134,4 +134,20 @@ class KubeletRegistrationTest {
             assertThat(f.pluginDir.resolve("vfio-gpu.sock")).doesNotExist();
         }
     }
+
+    @Test
+    void a_left_over_kubelet_sock_nobody_answers_on_is_retried_until_the_kubelet_is_back() throws Exception {
+        Path dir = tmp.resolve("device-plugins");
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("kubelet.sock"), "");
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.publish(f.gpus(false));
+            eventually().until(() -> f.metrics.count("register") >= 1);
+            assertThat(f.kubelet.registrations()).isEmpty();
+
+            f.kubelet.start();
+
+            eventually().until(() -> f.kubelet.connected(GPU));
+        }
+    }
 }
