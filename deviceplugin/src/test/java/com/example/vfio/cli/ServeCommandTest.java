@@ -53,6 +53,7 @@ class ServeCommandTest {
                 tmp.resolve("cdi").toString());
         try (StandInKubelet kubelet = new StandInKubelet(pluginDir, null).start();
              ServeCommand.Running running = serve.start()) {
+            assertThat(running.http.port()).isEqualTo(port);
             await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
                     .until(() -> kubelet.devices(GPU).size() == 4);
             // 41:00.0's audio sibling is on snd_hda_intel, 44:00.0 is on nouveau: no binding engine yet
