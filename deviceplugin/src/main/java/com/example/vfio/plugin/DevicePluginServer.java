@@ -169,6 +169,11 @@ public final class DevicePluginServer implements AutoCloseable {
         }
     }
 
+    /** The last host view (holds not applied). */
+    public PublishedResource hostView() {
+        return host;
+    }
+
     /** What ListAndWatch currently reports (holds applied). */
     public PublishedResource visible() {
         synchronized (publishLock) {

@@ -176,4 +176,22 @@ class GroupLockTest {
             assertThat(f.kubelet.allocate(GPU, List.of("0000:c1:00.0")).getContainerResponsesCount()).isEqualTo(1);
         }
     }
+
+    @Test
+    void after_a_daemon_restart_the_groups_of_running_pods_are_locked_again() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.podResources.assign("vm-from-before", GPU, List.of(GPU0)); // allocated by the previous daemon
+            f.kubelet.start();
+            f.publish(f.gpus(false));
+
+            eventually().until(() -> "Unhealthy".equals(f.kubelet.devices(GPU).get(GPU1)));
+            assertThat(f.plugin.allocations().heldAddresses()).containsExactly(GPU0);
+            assertThatThrownBy(() -> f.kubelet.allocate(GPU, List.of(GPU1))).hasMessageContaining("held with " + GPU0);
+
+            f.podResources.remove("vm-from-before");
+            f.clock.advance(PluginFixture.GRACE.plus(Duration.ofSeconds(1)));
+            f.plugin.recheckHolds();
+            eventually().until(() -> "Healthy".equals(f.kubelet.devices(GPU).get(GPU1)));
+        }
+    }
 }
