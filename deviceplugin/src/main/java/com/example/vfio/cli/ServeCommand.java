@@ -101,15 +101,17 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // grpc-java logs through java.util.logging; a kubelet restart makes it report closed streams with a
+        // stack trace. One line per event, like our own logs (must be set before JUL's formatter loads).
+        System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tFT%1$tT.%1$tLZ %4$s %3$s - %5$s%n");
         CountDownLatch stop = new CountDownLatch(1);
-        try (Running running = start()) {
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                LOG.info("shutting down");
-                running.close();
-                stop.countDown();
-            }, "vfio-shutdown"));
-            stop.await();
-        }
+        Running running = start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            LOG.info("shutting down");
+            running.close();
+            stop.countDown();
+        }, "vfio-shutdown"));
+        stop.await();
         return 0;
     }
 

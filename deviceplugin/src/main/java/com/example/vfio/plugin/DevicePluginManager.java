@@ -86,6 +86,13 @@ public final class DevicePluginManager implements AutoCloseable {
         return servers.get(name);
     }
 
+    /** What Allocate would claim for a unit a pod holds, from the current host view of its resource. */
+    public java.util.Optional<GroupAllocations.Claim> claimFor(GroupAllocations.InUse unit) {
+        return servers.values().stream().filter(s -> s.resourceName().equals(unit.resource())).findFirst()
+                .flatMap(s -> s.hostView().device(unit.unit()))
+                .map(d -> new GroupAllocations.Claim(d.id(), d.iommuGroup(), d.addresses()));
+    }
+
     private void republishAll() {
         metrics.heldGroups(allocations.holds().size());
         for (DevicePluginServer s : servers.values()) {

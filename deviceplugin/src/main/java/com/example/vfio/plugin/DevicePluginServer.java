@@ -71,6 +71,7 @@ public final class DevicePluginServer implements AutoCloseable {
     private ListAndWatchResponse lastSent;
     private Server server;
     private Object socketKey;
+    private boolean closed;
 
     public DevicePluginServer(PublishedResource initial, Path pluginDir, UnixSockets sockets,
                               GroupAllocations allocations, HoldRecheck recheck, PluginMetrics metrics, CdiSpecs cdi) {
@@ -102,6 +103,9 @@ public final class DevicePluginServer implements AutoCloseable {
 
     /** Serves on the socket, replacing a stale file of that name. */
     public synchronized void start() throws IOException {
+        if (closed) {
+            return; // withdrawn while the kubelet watcher was about to serve it
+        }
         stopServer();
         Files.deleteIfExists(socket);
         server = sockets.serve(socket, new Service());
@@ -115,6 +119,11 @@ public final class DevicePluginServer implements AutoCloseable {
 
     /** Registers with the kubelet; the server must already be serving. */
     public void register(Path kubeletSocket) {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+        }
         RegisterRequest req = RegisterRequest.newBuilder().setVersion("v1beta1")
                 .setEndpoint(socket.getFileName().toString()).setResourceName(resourceName())
                 .setOptions(OPTIONS).build();
@@ -160,6 +169,11 @@ public final class DevicePluginServer implements AutoCloseable {
         }
     }
 
+    /** The last host view (holds not applied). */
+    public PublishedResource hostView() {
+        return host;
+    }
+
     /** What ListAndWatch currently reports (holds applied). */
     public PublishedResource visible() {
         synchronized (publishLock) {
@@ -170,6 +184,7 @@ public final class DevicePluginServer implements AutoCloseable {
     /** Stops serving: ends the ListAndWatch streams and removes our socket file. */
     @Override
     public synchronized void close() {
+        closed = true;
         stopServer();
         if (cdi != null) {
             cdi.remove(name);

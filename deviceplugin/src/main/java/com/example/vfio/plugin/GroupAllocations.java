@@ -50,6 +50,10 @@ public final class GroupAllocations {
         }
     }
 
+    /** A claim of a running pod found at startup, for {@link #recover}. */
+    public record Recovered(String resource, Claim claim) {
+    }
+
     /** A unit a running pod holds, as PodResources lists it. */
     public record InUse(String resource, String unit) {
     }
@@ -110,6 +114,44 @@ public final class GroupAllocations {
             }
         }
         fire();
+    }
+
+    /**
+     * Takes up the holds of pods that were given devices before this daemon started (it restarted): without
+     * them a group sibling of a running VM's device could be handed to another pod. Never refuses; a group
+     * that running pods already split (another plugin, or no lock before) is logged.
+     */
+    public void recover(List<Recovered> running) {
+        Instant now = clock.instant();
+        List<String> taken = new ArrayList<>();
+        synchronized (this) {
+            for (Recovered r : running) {
+                Claim c = r.claim();
+                if (c.group() == null) {
+                    continue;
+                }
+                Hold h = holds.get(c.group());
+                if (h != null && !h.resource().equals(r.resource())) {
+                    LOG.warn("IOMMU group {} is already split between running pods: {} ({}) and {} ({})", c.group(),
+                            h.holders(), h.resource(), String.join(",", c.addresses()), r.resource());
+                    continue;
+                }
+                Set<String> units = new LinkedHashSet<>();
+                Set<String> addresses = new LinkedHashSet<>();
+                if (h != null) {
+                    units.addAll(h.units());
+                    addresses.addAll(h.addresses());
+                }
+                units.add(c.unit());
+                addresses.addAll(c.addresses());
+                holds.put(c.group(), new Hold(c.group(), r.resource(), units, addresses, now));
+                taken.add(c.unit() + " (group " + c.group() + ")");
+            }
+        }
+        if (!taken.isEmpty()) {
+            LOG.info("running pods hold {}: their IOMMU groups stay locked", String.join(", ", taken));
+            fire();
+        }
     }
 
     /**

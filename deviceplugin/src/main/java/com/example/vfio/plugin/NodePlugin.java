@@ -6,6 +6,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The kubelet-facing half of the daemon, assembled: one server per resource, registration that follows
@@ -50,20 +51,26 @@ public final class NodePlugin implements AutoCloseable {
     private final PodResourcesWatcher podResources;
     private final DevicePluginManager manager;
     private final KubeletWatcher kubelet;
+    private final AtomicBoolean published = new AtomicBoolean();
 
     public NodePlugin(Config config, PluginMetrics metrics, Clock clock) throws IOException {
         this.sockets = new UnixSockets("vfio-plugin");
         this.allocations = new GroupAllocations(clock, config.holdGrace());
-        this.podResources = new PodResourcesWatcher(config.podResourcesSocket(), sockets, allocations, metrics, clock,
-                config.podResourcesPoll());
-        this.manager = new DevicePluginManager(config.pluginDir(), sockets, allocations, podResources, metrics,
+        // the servers ask PodResources on demand; PodResources maps running pods' units back through the servers
+        this.manager = new DevicePluginManager(config.pluginDir(), sockets, allocations,
+                this::recheckHolds, metrics,
                 config.cdiDir() == null ? null : new CdiSpecs(config.cdiDir()));
+        this.podResources = new PodResourcesWatcher(config.podResourcesSocket(), sockets, allocations, metrics, clock,
+                config.podResourcesPoll(), manager::claimFor);
         this.kubelet = new KubeletWatcher(manager, metrics, config.kubeletCheck());
     }
 
     /** The resources of one rescan (the complete list). */
     public void publish(List<PublishedResource> resources) {
         manager.publish(resources);
+        if (published.compareAndSet(false, true)) {
+            podResources.pollSoon(); // take up the holds of pods that already run (daemon restart)
+        }
     }
 
     public GroupAllocations allocations() {

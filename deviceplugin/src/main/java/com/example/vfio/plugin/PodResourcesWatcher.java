@@ -8,12 +8,14 @@ import com.example.vfio.proto.podresources.v1.PodResources;
 import com.example.vfio.proto.podresources.v1.PodResourcesListerGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -36,10 +38,22 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
     private final Clock clock;
     private final ManagedChannel channel;
     private final ScheduledExecutorService thread;
+    private final ClaimResolver resolver;
+    private boolean recovered;
 
+    /** Maps a unit a pod holds back to what Allocate would have claimed for it (empty: not ours now). */
+    public interface ClaimResolver {
+        Optional<GroupAllocations.Claim> claim(GroupAllocations.InUse unit);
+    }
+
+    /**
+     * @param resolver used once, on the first successful List: the holds of pods that got their devices
+     *                 before this daemon started (a restart) are taken up again
+     */
     public PodResourcesWatcher(Path socket, UnixSockets sockets, GroupAllocations allocations, PluginMetrics metrics,
-                               Clock clock, Duration period) {
+                               Clock clock, Duration period, ClaimResolver resolver) {
         this.socket = socket;
+        this.resolver = resolver;
         this.allocations = allocations;
         this.metrics = metrics;
         this.clock = clock;
@@ -47,7 +61,7 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
         ScheduledThreadPoolExecutor t = new ScheduledThreadPoolExecutor(1,
                 UnixSockets.daemonThreads("vfio-podresources"));
         this.thread = t;
-        t.scheduleWithFixedDelay(this::poll, period.toMillis(), period.toMillis(), TimeUnit.MILLISECONDS);
+        t.scheduleWithFixedDelay(this::pollQuietly, period.toMillis(), period.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -55,10 +69,32 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
         poll();
     }
 
+    /** Polls soon on the watcher's own thread (after the first publication: recovers holds early). */
+    public void pollSoon() {
+        try {
+            thread.execute(this::pollQuietly);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // closing
+        }
+    }
+
+    private void pollQuietly() {
+        try {
+            poll();
+        } catch (RuntimeException e) {
+            metrics.error("podresources");
+            LOG.error("PodResources poll failed", e);
+        }
+    }
+
     /** One List and reconcile; synchronized so the periodic and on-demand polls never interleave. */
     public synchronized void poll() {
-        if (allocations.holds().isEmpty()) {
+        if (recovered && allocations.holds().isEmpty()) {
             return; // nothing to release: spare the kubelet's rate limit
+        }
+        if (!Files.exists(socket)) {
+            unreachable("the socket does not exist");
+            return;
         }
         Instant listedAt = clock.instant();
         ListPodResourcesResponse resp;
@@ -69,16 +105,29 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
                     .withDeadlineAfter(LIST_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS)
                     .list(ListPodResourcesRequest.getDefaultInstance());
         } catch (StatusRuntimeException e) {
-            metrics.podResourcesUp(false);
-            metrics.error("podresources");
-            allocations.podResourcesUnreachable(socket + ": " + e.getStatus().getCode());
+            unreachable(e.getStatus().getCode().toString());
             return;
         }
         if (!allocations.podResourcesReachable()) {
             LOG.info("PodResources API answers again at {}", socket);
         }
         metrics.podResourcesUp(true);
-        allocations.reconcile(inUse(resp), listedAt);
+        List<GroupAllocations.InUse> used = inUse(resp);
+        if (!recovered) {
+            recovered = true;
+            List<GroupAllocations.Recovered> claims = new ArrayList<>();
+            for (GroupAllocations.InUse u : used) {
+                resolver.claim(u).ifPresent(c -> claims.add(new GroupAllocations.Recovered(u.resource(), c)));
+            }
+            allocations.recover(claims);
+        }
+        allocations.reconcile(used, listedAt);
+    }
+
+    private void unreachable(String why) {
+        metrics.podResourcesUp(false);
+        metrics.error("podresources");
+        allocations.podResourcesUnreachable(socket + ": " + why);
     }
 
     static List<GroupAllocations.InUse> inUse(ListPodResourcesResponse resp) {

@@ -1,5 +1,6 @@
 package com.example.vfio.plugin;
 
+import com.example.vfio.api.VfioBindingPolicySpec;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -18,7 +19,8 @@ import java.util.regex.Pattern;
 public record PublishedResource(String name, List<PublishedDevice> devices, HostVfioNodes hostNodes) {
 
     public static final String DOMAIN = "vfio.example.com";
-    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9]([-A-Za-z0-9_.]{0,46}[A-Za-z0-9])?");
+    /** The CRD's rule for resourceName; it also keeps socket file and variable names safe. */
+    private static final Pattern NAME = Pattern.compile(VfioBindingPolicySpec.RESOURCE_NAME_REGEX);
 
     public PublishedResource {
         requireValidName(name);
@@ -36,7 +38,7 @@ public record PublishedResource(String name, List<PublishedDevice> devices, Host
     public static String requireValidName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
             throw new IllegalArgumentException("invalid resource name '" + name
-                    + "': use letters, digits, '-', '_' or '.', starting and ending with a letter or digit");
+                    + "': use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit");
         }
         return name;
     }

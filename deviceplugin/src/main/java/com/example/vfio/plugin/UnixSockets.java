@@ -8,7 +8,8 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.epoll.Epoll;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import java.io.IOException;
@@ -36,7 +37,7 @@ public final class UnixSockets implements AutoCloseable {
             throw new IllegalStateException("unix sockets need the netty epoll transport (linux x86_64 or aarch64): "
                     + Epoll.unavailabilityCause());
         }
-        this.loop = new EpollEventLoopGroup(2, daemonThreads(threadPrefix + "-io"));
+        this.loop = new MultiThreadIoEventLoopGroup(2, daemonThreads(threadPrefix + "-io"), EpollIoHandler.newFactory());
         ThreadPoolExecutor pool = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
                 daemonThreads(threadPrefix + "-grpc"));
         pool.allowCoreThreadTimeOut(false);

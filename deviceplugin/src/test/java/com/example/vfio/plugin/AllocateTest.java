@@ -1,9 +1,6 @@
 package com.example.vfio.plugin;
 
 import static com.example.vfio.plugin.Fixtures.GPU;
-import static com.example.vfio.plugin.Fixtures.IOMMUFD;
-import static com.example.vfio.plugin.Fixtures.LEGACY;
-import static com.example.vfio.plugin.Fixtures.gpus;
 import static com.example.vfio.plugin.PluginFixture.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -24,9 +21,10 @@ class AllocateTest {
     @TempDir
     Path tmp;
 
-    private PluginFixture registered(PublishedResource r) throws Exception {
+    private PluginFixture registered(boolean iommufd) throws Exception {
         PluginFixture f = new PluginFixture(tmp);
         f.kubelet.start();
+        PublishedResource r = f.gpus(iommufd);
         f.publish(r);
         eventually().until(() -> f.kubelet.devices(GPU).size() == r.devices().size());
         return f;
@@ -35,7 +33,7 @@ class AllocateTest {
     @Test
     void allocate_hands_out_the_container_and_group_nodes_and_exactly_the_requested_addresses_in_order()
             throws Exception {
-        try (PluginFixture f = registered(gpus(LEGACY))) {
+        try (PluginFixture f = registered(false)) {
             ContainerAllocateResponse r = f.kubelet.allocate(GPU, List.of("0000:c1:00.0", "0000:41:00.0"))
                     .getContainerResponses(0);
 
@@ -55,7 +53,7 @@ class AllocateTest {
 
     @Test
     void on_an_iommufd_host_allocate_adds_dev_iommu_and_the_device_cdevs() throws Exception {
-        try (PluginFixture f = registered(gpus(IOMMUFD))) {
+        try (PluginFixture f = registered(true)) {
             ContainerAllocateResponse r = f.kubelet.allocate(GPU, List.of("0000:c1:00.0")).getContainerResponses(0);
             assertThat(r.getDevicesList()).extracting(DeviceSpec::getHostPath).containsExactly(
                     "/dev/vfio/vfio", "/dev/vfio/40", "/dev/iommu", "/dev/vfio/devices/vfio2");
@@ -64,7 +62,7 @@ class AllocateTest {
 
     @Test
     void allocating_an_unknown_device_fails_naming_it_and_records_nothing() throws Exception {
-        try (PluginFixture f = registered(gpus(LEGACY))) {
+        try (PluginFixture f = registered(false)) {
             assertThatThrownBy(() -> f.kubelet.allocate(GPU, List.of("0000:41:00.0", "0000:99:00.0")))
                     .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
                         assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND);
@@ -77,12 +75,12 @@ class AllocateTest {
 
     @Test
     void allocating_an_unhealthy_device_fails_with_the_reason_and_records_nothing() throws Exception {
-        try (PluginFixture f = registered(gpus(LEGACY))) {
+        try (PluginFixture f = registered(false)) {
             assertThatThrownBy(() -> f.kubelet.allocate(GPU, List.of("0000:c1:00.0", "0000:c2:00.0")))
                     .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
                         assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
                         assertThat(e.getStatus().getDescription())
-                                .contains("0000:c2:00.0").contains("driver nvidia is not a VFIO driver");
+                                .contains("0000:c2:00.0").contains("bound to nvidia, not a VFIO driver");
                     });
             assertThat(f.plugin.allocations().holds()).isEmpty();
             assertThat(f.metrics.count("allocate_refused")).isEqualTo(1);
@@ -91,7 +89,7 @@ class AllocateTest {
 
     @Test
     void preferred_allocation_keeps_the_must_include_device_and_completes_its_iommu_group() throws Exception {
-        try (PluginFixture f = registered(gpus(LEGACY))) {
+        try (PluginFixture f = registered(false)) {
             List<String> all = List.of("0000:c1:00.0", "0000:41:00.0", "0000:41:00.1");
             assertThat(f.kubelet.preferred(GPU, all, List.of("0000:41:00.1"), 2))
                     .containsExactly("0000:41:00.1", "0000:41:00.0");
@@ -104,7 +102,7 @@ class AllocateTest {
     void cdi_spec_files_are_written_only_when_a_directory_is_configured() throws Exception {
         Path cdi = tmp.resolve("cdi");
         try (PluginFixture f = new PluginFixture(tmp, cdi)) {
-            f.publish(gpus(IOMMUFD));
+            f.publish(f.gpus(true));
             Path spec = cdi.resolve("vfio.example.com-gpu.json");
             assertThat(spec).exists();
             assertThat(Files.readString(spec))
@@ -115,7 +113,7 @@ class AllocateTest {
                             + "{\"path\": \"/dev/iommu\"}]}");
         }
         try (PluginFixture f = new PluginFixture(tmp.resolve("other"))) {
-            f.publish(gpus(IOMMUFD));
+            f.publish(f.gpus(true));
             assertThat(tmp.resolve("other")).isDirectoryNotContaining("glob:**.json");
         }
     }

@@ -1,8 +1,14 @@
 package com.example.vfio.plugin;
 
+import com.example.vfio.api.AllocationUnit;
+import com.example.vfio.pci.FakeHost;
+import com.example.vfio.pci.PciAddress;
+import com.example.vfio.pci.SysfsScanner;
+import com.example.vfio.viability.ViabilityAnalyzer;
+import java.nio.file.Path;
 import java.util.List;
 
-/** Hand-made host views of a resource, for the kubelet-side tests. */
+/** Fixture hosts and host views of a resource, for the kubelet-side tests. */
 final class Fixtures {
     static final String GPU = "vfio.example.com/gpu";
     static final PublishedResource.HostVfioNodes LEGACY = new PublishedResource.HostVfioNodes(true, false);
@@ -20,14 +26,31 @@ final class Fixtures {
     }
 
     /**
-     * Two GPUs sharing IOMMU group 14 on NUMA node 0, one GPU alone in group 40 on node 1, and one on node 1
-     * still bound to its host driver.
+     * Two GPUs sharing IOMMU group 14 on NUMA node 0 (both on vfio-pci), one GPU alone in group 40 on node 1,
+     * and one on node 1 still bound to the host driver nvidia.
      */
-    static PublishedResource gpus(PublishedResource.HostVfioNodes nodes) {
-        return new PublishedResource("gpu", List.of(
-                healthy("0000:41:00.0", "14", 0, "vfio0"),
-                healthy("0000:41:00.1", "14", 0, "vfio1"),
-                healthy("0000:c1:00.0", "40", 1, "vfio2"),
-                unhealthy("0000:c2:00.0", "41", 1, "driver nvidia is not a VFIO driver")), nodes);
+    static FakeHost gpuHost(Path dir, boolean iommufd) {
+        FakeHost h = FakeHost.at(dir).kernel("6.12.0").iommufd(iommufd);
+        h.alias("vfio_pci:v*d*sv*sd*bc*sc*i*", "vfio_pci");
+        h.device("0000:41:00.0").ids(0x10de, 0x2330).cls(0x030200).numa(0).group("14")
+                .driver("vfio-pci", "vfio_pci").vfioDev("vfio0");
+        h.device("0000:41:00.1").ids(0x10de, 0x2330).cls(0x030200).numa(0).group("14")
+                .driver("vfio-pci", "vfio_pci").vfioDev("vfio1");
+        h.devVfio("14");
+        h.device("0000:c1:00.0").ids(0x10de, 0x2330).cls(0x030200).numa(1).group("40")
+                .driver("vfio-pci", "vfio_pci").vfioDev("vfio2");
+        h.devVfio("40");
+        h.device("0000:c2:00.0").ids(0x10de, 0x2330).cls(0x030200).numa(1).group("41").driver("nvidia", "nvidia");
+        if (iommufd) {
+            h.cdev("vfio0").cdev("vfio1").cdev("vfio2");
+        }
+        return h.write();
+    }
+
+    /** The resource {@code gpu} selecting the four GPUs of {@link #gpuHost}, as the host is now. */
+    static PublishedResource gpus(FakeHost host) {
+        return DeviceHealth.hostView(new ViabilityAnalyzer().assess(new SysfsScanner(host.root()).scan()), "gpu",
+                AllocationUnit.Device, List.of("0000:41:00.0", "0000:41:00.1", "0000:c1:00.0", "0000:c2:00.0")
+                        .stream().map(PciAddress::parse).toList());
     }
 }

@@ -1,8 +1,6 @@
 package com.example.vfio.plugin;
 
 import static com.example.vfio.plugin.Fixtures.GPU;
-import static com.example.vfio.plugin.Fixtures.LEGACY;
-import static com.example.vfio.plugin.Fixtures.gpus;
 import static com.example.vfio.plugin.PluginFixture.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -32,7 +30,7 @@ class GroupLockTest {
     private PluginFixture registered() throws Exception {
         PluginFixture f = new PluginFixture(tmp);
         f.kubelet.start();
-        f.publish(gpus(LEGACY));
+        f.publish(f.gpus(false));
         eventually().until(() -> f.kubelet.devices(GPU).size() == 4);
         return f;
     }
@@ -157,6 +155,43 @@ class GroupLockTest {
             } finally {
                 pool.shutdownNow();
             }
+        }
+    }
+
+    @Test
+    void with_pod_resources_down_from_the_start_the_kubelet_is_still_served_and_siblings_stay_locked()
+            throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.podResources.stop();
+            f.kubelet.start();
+            f.publish(f.gpus(false));
+            eventually().until(() -> f.kubelet.devices(GPU).size() == 4);
+
+            f.kubelet.allocate(GPU, List.of(GPU0));
+            f.clock.advance(PluginFixture.GRACE.plus(Duration.ofSeconds(1)));
+
+            assertThatThrownBy(() -> f.kubelet.allocate(GPU, List.of(GPU1)))
+                    .hasMessageContaining("held with " + GPU0);
+            assertThat(f.plugin.allocations().podResourcesReachable()).isFalse();
+            assertThat(f.kubelet.allocate(GPU, List.of("0000:c1:00.0")).getContainerResponsesCount()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void after_a_daemon_restart_the_groups_of_running_pods_are_locked_again() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.podResources.assign("vm-from-before", GPU, List.of(GPU0)); // allocated by the previous daemon
+            f.kubelet.start();
+            f.publish(f.gpus(false));
+
+            eventually().until(() -> "Unhealthy".equals(f.kubelet.devices(GPU).get(GPU1)));
+            assertThat(f.plugin.allocations().heldAddresses()).containsExactly(GPU0);
+            assertThatThrownBy(() -> f.kubelet.allocate(GPU, List.of(GPU1))).hasMessageContaining("held with " + GPU0);
+
+            f.podResources.remove("vm-from-before");
+            f.clock.advance(PluginFixture.GRACE.plus(Duration.ofSeconds(1)));
+            f.plugin.recheckHolds();
+            eventually().until(() -> "Healthy".equals(f.kubelet.devices(GPU).get(GPU1)));
         }
     }
 }

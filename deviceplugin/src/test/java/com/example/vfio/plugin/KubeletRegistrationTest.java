@@ -2,7 +2,6 @@ package com.example.vfio.plugin;
 
 import static com.example.vfio.plugin.Fixtures.GPU;
 import static com.example.vfio.plugin.Fixtures.LEGACY;
-import static com.example.vfio.plugin.Fixtures.gpus;
 import static com.example.vfio.plugin.PluginFixture.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -24,7 +23,7 @@ class KubeletRegistrationTest {
     @Test
     void waits_for_a_late_kubelet_then_serves_and_registers() throws Exception {
         try (PluginFixture f = new PluginFixture(tmp)) {
-            f.publish(gpus(LEGACY));
+            f.publish(f.gpus(false));
             Thread.sleep(300); // a couple of kubelet checks with no kubelet.sock
             assertThat(f.kubelet.registrations()).isEmpty();
 
@@ -63,7 +62,7 @@ class KubeletRegistrationTest {
     void kubelet_restart_deleting_every_socket_leads_to_serving_again_and_re_registering() throws Exception {
         try (PluginFixture f = new PluginFixture(tmp)) {
             f.kubelet.start();
-            f.publish(gpus(LEGACY));
+            f.publish(f.gpus(false));
             eventually().until(() -> f.kubelet.connected(GPU));
 
             f.kubelet.restart();
@@ -78,7 +77,7 @@ class KubeletRegistrationTest {
     void kubelet_sock_recreated_while_our_socket_survives_still_re_registers() throws Exception {
         try (PluginFixture f = new PluginFixture(tmp)) {
             f.kubelet.start();
-            f.publish(gpus(LEGACY));
+            f.publish(f.gpus(false));
             eventually().until(() -> f.kubelet.connected(GPU));
 
             f.kubelet.stop();   // kubelet.sock removed, vfio-gpu.sock left in place
@@ -95,7 +94,7 @@ class KubeletRegistrationTest {
         Files.writeString(dir.resolve("vfio-gpu.sock"), "left over from a crashed daemon");
         try (PluginFixture f = new PluginFixture(tmp)) {
             f.kubelet.start();
-            f.publish(gpus(LEGACY));
+            f.publish(f.gpus(false));
             eventually().until(() -> f.kubelet.connected(GPU));
             assertThat(Files.isRegularFile(dir.resolve("vfio-gpu.sock"))).isFalse();
         }
@@ -105,17 +104,14 @@ class KubeletRegistrationTest {
     void list_and_watch_sends_an_update_only_when_what_the_kubelet_sees_changes() throws Exception {
         try (PluginFixture f = new PluginFixture(tmp)) {
             f.kubelet.start();
-            f.publish(gpus(LEGACY));
+            f.publish(f.gpus(false));
             eventually().until(() -> f.kubelet.updates(GPU).size() == 1);
 
-            f.publish(gpus(LEGACY)); // same again: a rescan that found nothing new
-            PublishedResource sameWireNewReason = new PublishedResource("gpu", gpus(LEGACY).devices().stream()
-                    .map(d -> d.healthy() ? d : d.withHealth(false, "another reason")).toList(), LEGACY);
-            f.publish(sameWireNewReason);
-            PublishedResource changed = new PublishedResource("gpu", gpus(LEGACY).devices().stream()
-                    .map(d -> d.id().equals("0000:c1:00.0") ? d.withHealth(false, "left vfio-pci") : d).toList(),
-                    LEGACY);
-            f.publish(changed);
+            f.publish(f.rescanGpus()); // a rescan that found nothing new
+            f.host.device("0000:c2:00.0").driver("nouveau", "nouveau");
+            f.publish(f.rescanGpus()); // another reason to be Unhealthy: nothing new for the kubelet
+            f.host.device("0000:c1:00.0").driver("nvidia", "nvidia").noVfioDev();
+            f.publish(f.rescanGpus());
 
             eventually().until(() -> f.kubelet.updates(GPU).size() == 2);
             Thread.sleep(100);
@@ -129,13 +125,29 @@ class KubeletRegistrationTest {
     void a_resource_no_policy_selects_any_more_stops_its_server_and_removes_its_socket() throws Exception {
         try (PluginFixture f = new PluginFixture(tmp)) {
             f.kubelet.start();
-            f.publish(gpus(LEGACY));
+            f.publish(f.gpus(false));
             eventually().until(() -> f.kubelet.connected(GPU));
 
             f.plugin.publish(List.of());
 
             eventually().until(() -> !f.kubelet.connected(GPU));
             assertThat(f.pluginDir.resolve("vfio-gpu.sock")).doesNotExist();
+        }
+    }
+
+    @Test
+    void a_left_over_kubelet_sock_nobody_answers_on_is_retried_until_the_kubelet_is_back() throws Exception {
+        Path dir = tmp.resolve("device-plugins");
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("kubelet.sock"), "");
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.publish(f.gpus(false));
+            eventually().until(() -> f.metrics.count("register") >= 1);
+            assertThat(f.kubelet.registrations()).isEmpty();
+
+            f.kubelet.start();
+
+            eventually().until(() -> f.kubelet.connected(GPU));
         }
     }
 }

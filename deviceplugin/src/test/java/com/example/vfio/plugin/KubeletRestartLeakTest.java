@@ -2,7 +2,6 @@ package com.example.vfio.plugin;
 
 import static com.example.vfio.plugin.Fixtures.GPU;
 import static com.example.vfio.plugin.Fixtures.LEGACY;
-import static com.example.vfio.plugin.Fixtures.gpus;
 import static com.example.vfio.plugin.PluginFixture.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -29,7 +28,7 @@ class KubeletRestartLeakTest {
         PublishedResource nic = new PublishedResource("nic", List.of(Fixtures.healthy("0000:03:00.0", "7", 0)), LEGACY);
         try (PluginFixture f = new PluginFixture(tmp)) {
             f.kubelet.start();
-            f.publish(gpus(LEGACY), nic);
+            f.publish(f.gpus(false), nic);
             eventually().until(() -> f.kubelet.connected(GPU) && f.kubelet.connected("vfio.example.com/nic"));
             // warm up: the first restarts load classes and fill pools
             for (int i = 0; i < 5; i++) {

@@ -2,6 +2,7 @@ package com.example.vfio.plugin;
 
 import static org.awaitility.Awaitility.await;
 
+import com.example.vfio.pci.FakeHost;
 import com.example.vfio.plugin.kubelet.StandInKubelet;
 import com.example.vfio.plugin.kubelet.StandInPodResources;
 import java.io.IOException;
@@ -21,12 +22,15 @@ final class PluginFixture implements AutoCloseable {
     final MutableClock clock = new MutableClock();
     final PluginMetrics metrics = new PluginMetrics();
     final NodePlugin plugin;
+    final Path tmp;
+    FakeHost host;
 
     PluginFixture(Path tmp) throws IOException {
         this(tmp, null);
     }
 
     PluginFixture(Path tmp, Path cdiDir) throws IOException {
+        this.tmp = tmp;
         pluginDir = tmp.resolve("device-plugins");
         podResources = new StandInPodResources(tmp.resolve("pod-resources/kubelet.sock")).start();
         kubelet = new StandInKubelet(pluginDir, podResources);
@@ -38,6 +42,17 @@ final class PluginFixture implements AutoCloseable {
 
     static ConditionFactory eventually() {
         return await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(5)).pollDelay(Duration.ZERO);
+    }
+
+    /** The GPUs of {@link Fixtures#gpuHost}, laid out afresh under this fixture's directory. */
+    PublishedResource gpus(boolean iommufd) {
+        host = Fixtures.gpuHost(tmp.resolve("host"), iommufd);
+        return Fixtures.gpus(host);
+    }
+
+    /** The GPUs as {@link #host} is now (after a test changed it). */
+    PublishedResource rescanGpus() {
+        return Fixtures.gpus(host.write());
     }
 
     void publish(PublishedResource... resources) {

@@ -21,7 +21,8 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import io.grpc.stub.StreamObserver;
@@ -84,7 +85,7 @@ public final class StandInKubelet implements AutoCloseable {
     public StandInKubelet(Path dir, StandInPodResources podResources) {
         this.dir = dir;
         this.podResources = podResources;
-        this.loop = new EpollEventLoopGroup(1);
+        this.loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         this.executor = Executors.newFixedThreadPool(2);
     }
 

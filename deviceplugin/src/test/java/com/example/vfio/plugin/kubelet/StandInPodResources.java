@@ -14,7 +14,8 @@ import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
-import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollIoHandler;
 import io.grpc.netty.shaded.io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import io.grpc.stub.StreamObserver;
@@ -38,7 +39,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class StandInPodResources implements AutoCloseable {
 
     private final Path socket;
-    private final EventLoopGroup loop = new EpollEventLoopGroup(1);
+    private final EventLoopGroup loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
     private final ExecutorService executor = Executors.newFixedThreadPool(1);
     private final Map<String, Map<String, List<String>>> pods = new ConcurrentHashMap<>();
     private final AtomicInteger listCalls = new AtomicInteger();
