@@ -137,12 +137,12 @@ public final class BindingEngine {
         } catch (InvalidNameException e) {
             return refused(address.toString(), word, current, device.iommuGroup(), d, e.getMessage());
         }
-        String why = d.isCompanion() ? target.why() + "; companion of " + d.getCompanionOf()
-                + " (its IOMMU group must be all VFIO to be viable)" : target.why();
+        String why = d.isCompanion() ? "companion of " + d.getCompanionOf() + ": IOMMU group " + device.iommuGroup()
+                + " is viable only when all of it is on VFIO drivers" : target.why();
         target = new DriverTarget(target.module(), target.driver(), why);
         if (DriverResolver.isOn(device, target)) {
             return new PlannedChange(address.toString(), word, Action.UNCHANGED, current, target,
-                    "already on " + current + " (" + why + ")", device.iommuGroup(), d.getCompanionOf(),
+                    "already on " + current + "; " + why, device.iommuGroup(), d.getCompanionOf(),
                     d.effectiveForce());
         }
         if (!d.effectiveManaged()) {
