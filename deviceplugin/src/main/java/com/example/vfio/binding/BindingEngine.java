@@ -221,6 +221,7 @@ public final class BindingEngine {
     private DeviceOutcome carryOut(PlannedChange change, BindingGuards guards, boolean requireVfioDev) {
         switch (change.action()) {
             case UNCHANGED:
+                forgetIfBackToOriginal(change);
                 return outcome(change, BindState.Unchanged, change.currentDriver(), change.why());
             case REPORT_ONLY:
                 return outcome(change, BindState.Unchanged, change.currentDriver(), change.why());
@@ -454,6 +455,19 @@ public final class BindingEngine {
     }
 
     // ---- helpers -------------------------------------------------------------------------------
+
+    /**
+     * A device wanted on its host driver that is back on its journaled original state by itself (the
+     * node rebooted, which clears every driver_override) needs no journal entry any more.
+     */
+    private void forgetIfBackToOriginal(PlannedChange change) {
+        if (!Drivers.HOST.equals(change.desiredDriver())) {
+            return;
+        }
+        PciAddress address = PciAddress.parse(change.address());
+        journal.entry(address).filter(e -> e.step() == null && sysfs.stateOf(address).sameAs(e.original()))
+                .ifPresent(e -> journal.forget(address));
+    }
 
     private DeviceOutcome outcome(PlannedChange change, BindState state, String toDriver, String message) {
         return new DeviceOutcome(change.address(), change.desiredDriver(), state, change.currentDriver(), toDriver,

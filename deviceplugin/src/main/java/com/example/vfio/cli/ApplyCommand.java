@@ -145,6 +145,12 @@ final class ApplyCommand implements Callable<Integer> {
             throw new HostReadException("--modprobe-command: " + e.getMessage());
         }
         BindingEngine engine = new BindingEngine(host, kernel.writer(timeout), modules, journalFile, holders, clock);
+        List<DeviceOutcome> recovered = List.of();
+        if (!dryRun) {
+            ensureJournalWritable();
+            // a step a crash interrupted is finished or rolled back before the host is read for the plan
+            recovered = engine.recover();
+        }
 
         HostSnapshot snapshot = new SysfsScanner(host).scan();
         HostAssessment assessment = new ViabilityAnalyzer().assess(snapshot);
@@ -156,10 +162,10 @@ final class ApplyCommand implements Callable<Integer> {
         if (dryRun) {
             report = ApplyReport.planned(host.toString(), node, snapshot.kernelRelease(), parsed.size(), nodePlan, plan);
         } else {
-            ensureJournalWritable();
-            List<DeviceOutcome> outcomes = engine.apply(plan);
+            List<DeviceOutcome> outcomes = new ArrayList<>(recovered);
+            outcomes.addAll(engine.apply(plan));
             report = ApplyReport.applied(host.toString(), node, snapshot.kernelRelease(), parsed.size(), nodePlan, plan,
-                    outcomes, journalFile.file().toString());
+                    recovered, outcomes, journalFile.file().toString());
         }
         out.print(json ? report.json() : report.text());
         out.flush();

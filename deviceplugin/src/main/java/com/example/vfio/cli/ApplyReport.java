@@ -70,15 +70,16 @@ final class ApplyReport {
     }
 
     static ApplyReport applied(String root, String node, String kernel, int policyCount, NodePlan nodePlan,
-            BindPlan plan, List<DeviceOutcome> outcomes, String journal) {
+            BindPlan plan, List<DeviceOutcome> recovered, List<DeviceOutcome> outcomes, String journal) {
         Map<String, DesiredDevice> desired = ApplyCommand.byAddress(nodePlan.devices());
         Map<String, PlannedChange> planned = new LinkedHashMap<>();
         plan.changes().forEach(c -> planned.put(c.address(), c));
         List<Line> lines = new ArrayList<>();
         for (DeviceOutcome o : outcomes) {
             PlannedChange c = planned.get(o.address());
+            boolean recovery = c == null || recovered.stream().anyMatch(r -> r == o);
             lines.add(new Line(o.address(), policyOf(desired, o.address()), o.desiredDriver(),
-                    c == null ? "recover" : word(c.action()), o.state(), o.fromDriver(), o.toDriver(), o.message()));
+                    recovery ? "recover" : word(c.action()), o.state(), o.fromDriver(), o.toDriver(), o.message()));
         }
         return new ApplyReport(root, node, kernel, policyCount, false, nodePlan, List.of(), sorted(lines), journal);
     }

@@ -157,6 +157,19 @@ class BindingEngineTest {
     }
 
     @Test
+    @DisplayName("after a reboot put the device back on its host driver, host is Unchanged and the journal forgets it")
+    void rebootRestoredOriginal() {
+        server.run(server.engine(), want(AUDIO, "vfio-pci"));
+        server.write(); // the reboot: every driver_override gone, native drivers bound again
+
+        List<DeviceOutcome> outcomes = server.run(server.engine(), want(AUDIO, "host"));
+
+        assertThat(of(outcomes, AUDIO).state()).isEqualTo(BindState.Unchanged);
+        assertThat(server.kernel.writes()).isEmpty();
+        assertThat(server.journal().entries()).isEmpty();
+    }
+
+    @Test
     @DisplayName("managed: false never rebinds: the device is only reported")
     void unmanagedIsOnlyReported() {
         List<DeviceOutcome> outcomes = server.run(server.engine(), unmanaged(GPU, "vfio-pci"));

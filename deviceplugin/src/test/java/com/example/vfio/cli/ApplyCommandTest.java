@@ -1,6 +1,7 @@
 package com.example.vfio.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.example.vfio.binding.DeviceHolders;
 import com.example.vfio.binding.ModuleLoader;
@@ -221,6 +222,34 @@ class ApplyCommandTest {
 
         assertThat(again.out()).contains("unchanged   0000:44:00.0  vfio-pci  (already on vfio-pci; policy names"
                 + " vfio-pci)  [policy nouveau-gpus]");
+    }
+
+    @Test
+    @DisplayName("after a crash between unbind and probe, the next apply finishes the step first and says so")
+    void applyRecoversAfterCrash() throws IOException {
+        Path policies = dir.resolve("gpus.yaml");
+        Files.writeString(policies, """
+                apiVersion: vfio.example.com/v1alpha1
+                kind: VfioBindingPolicy
+                metadata: {name: gpus}
+                spec:
+                  selector: {addresses: ["0000:44:00.0"]}
+                  driver: vfio-pci
+                  resourceName: gpu
+                """);
+        SimulatedKernel kernel = sampleKernel().crashAfter("0000:44:00.0", "unbind");
+        String[] args = {"apply", "--root", host.toString(), "--policies", policies.toString(), "--journal",
+                journal.toString()};
+        assertThatThrownBy(() -> runSimulated(kernel, args)).isInstanceOf(SimulatedKernel.SimulatedCrash.class);
+        assertThat(kernel.driverOf("0000:44:00.0")).isNull();
+
+        Run run = runSimulated(kernel, args);
+
+        assertThat(run.out()).contains("recovered   0000:44:00.0  nouveau → vfio-pci  (a bind step was interrupted at"
+                + " unbind (started 2026-11-24T07:00:00Z); finished it: now on vfio-pci (override vfio-pci)",
+                "unchanged   0000:44:00.0  vfio-pci  (already on vfio-pci; policy names vfio-pci)  [policy gpus]",
+                "Result: 0 bound, 0 given back, 1 recovered, 1 unchanged, 0 failed, 0 refused.");
+        assertThat(run.exit()).isZero();
     }
 
     @Test
