@@ -80,6 +80,7 @@ public final class BindingEngine {
         for (DesiredDevice d : desired) {
             changes.add(planOne(d, snapshot, vfio, guards));
         }
+        changes.addAll(companionsToGiveBack(desired, snapshot, vfio, guards));
         List<String> notes = new ArrayList<>();
         journal.entries().forEach((address, entry) -> {
             if (entry.step() != null) {
@@ -124,8 +125,9 @@ public final class BindingEngine {
             if (refusal.isPresent()) {
                 return refused(address.toString(), word, current, device.iommuGroup(), d, refusal.get());
             }
-            String whereTo = entry.map(e -> e.original().describe() + ", as the journal recorded before binding")
-                    .orElse("the driver the kernel picks without an override (the journal has no record of it)");
+            String whereTo = (d.isCompanion() ? "companion of " + d.getCompanionOf() + ", given back with it: " : "")
+                    + entry.map(e -> e.original().describe() + ", as the journal recorded before binding")
+                            .orElse("the driver the kernel picks without an override (the journal has no record of it)");
             return new PlannedChange(address.toString(), word, Action.RELEASE, current,
                     new DriverTarget(null, entry.map(e -> e.original().driver()).orElse(null), whereTo), whereTo,
                     device.iommuGroup(), d.getCompanionOf(), d.effectiveForce());
@@ -154,6 +156,33 @@ public final class BindingEngine {
         }
         return new PlannedChange(address.toString(), word, Action.BIND, current, target, why, device.iommuGroup(),
                 d.getCompanionOf(), d.effectiveForce());
+    }
+
+    /**
+     * Companions bound along with a device go back with it: when a device is wanted on its host
+     * driver, so is every device the journal says was bound as its companion, unless the desired
+     * list says otherwise about that device.
+     */
+    private List<PlannedChange> companionsToGiveBack(List<DesiredDevice> desired, HostSnapshot snapshot,
+            VfioDriverTest vfio, BindingGuards guards) {
+        java.util.Set<String> listed = new java.util.HashSet<>();
+        java.util.Set<String> released = new java.util.TreeSet<>();
+        for (DesiredDevice d : desired) {
+            listed.add(d.getAddress());
+            if (Drivers.HOST.equals(d.getDriver()) && d.effectiveManaged()) {
+                released.add(d.getAddress());
+            }
+        }
+        List<PlannedChange> extra = new ArrayList<>();
+        journal.entries().forEach((address, entry) -> {
+            if (entry.companionOf() != null && released.contains(entry.companionOf())
+                    && !listed.contains(address.toString())) {
+                DesiredDevice implied = new DesiredDevice(address.toString(), Drivers.HOST, null, null, null, true, null,
+                        entry.companionOf());
+                extra.add(planOne(implied, snapshot, vfio, guards));
+            }
+        });
+        return extra;
     }
 
     private static PlannedChange reportOnly(DesiredDevice d, PciDevice device, boolean onVfio) {
@@ -262,7 +291,7 @@ public final class BindingEngine {
     /** One journaled change of driver: override, unbind, probe, verify; rolled back when it fails. */
     private DeviceOutcome transition(PlannedChange change, PciAddress address, String action, DriverState before,
             Goal goal, boolean requireVfioDev) {
-        journal.begin(address, action, before, goal, "override");
+        journal.begin(address, action, before, goal, "override", change.companionOf());
         String problem;
         try {
             problem = drive(address, goal, true, requireVfioDev && action.equals(ACTION_BIND));

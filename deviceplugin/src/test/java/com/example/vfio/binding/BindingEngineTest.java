@@ -113,6 +113,25 @@ class BindingEngineTest {
     }
 
     @Test
+    @DisplayName("host gives the companions bound along with a device back with it, from the journal")
+    void companionsGoBackWithTheirDevice() {
+        server.run(server.engine(), want(GPU, "vfio-pci"), companion(AUDIO, GPU));
+        assertThat(server.journal().entry(PciAddress.parse(AUDIO)).orElseThrow().companionOf()).isEqualTo(GPU);
+
+        List<DeviceOutcome> outcomes = server.run(server.engine(), want(GPU, "host"));
+
+        assertThat(outcomes).extracting(DeviceOutcome::address).containsExactly(GPU, AUDIO);
+        assertThat(of(outcomes, AUDIO).state()).isEqualTo(BindState.Bound);
+        assertThat(of(outcomes, AUDIO).message()).isEqualTo("given back to snd_hda_intel");
+        assertThat(server.driverOf(GPU)).isEqualTo("nouveau");
+        assertThat(server.driverOf(AUDIO)).isEqualTo("snd_hda_intel");
+        assertThat(server.kernel.writes().subList(6, 12)).containsExactly("override 0000:41:00.0 \\n",
+                "unbind 0000:41:00.0 vfio-pci", "probe 0000:41:00.0", "override 0000:41:00.1 \\n",
+                "unbind 0000:41:00.1 vfio-pci", "probe 0000:41:00.1");
+        assertThat(server.journal().entries()).isEmpty();
+    }
+
+    @Test
     @DisplayName("host restores an original driver_override as well as the driver it chose")
     void hostRestoresOriginalOverride() {
         server.run(server.engine(), want(STUBBED, "vfio-pci"));

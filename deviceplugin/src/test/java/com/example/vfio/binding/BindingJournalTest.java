@@ -24,7 +24,7 @@ class BindingJournalTest {
         Path file = dir.resolve("var/lib/vfio-passthrough/journal.json");
         BindingJournal journal = BindingJournal.open(file, GpuServer.CLOCK);
         journal.begin(AUDIO, "bind", new DriverState("snd_hda_intel", null), Goal.exact("vfio-pci", "vfio-pci"),
-                "override");
+                "override", null);
         journal.phase(AUDIO, "unbind");
 
         BindingJournal reopened = BindingJournal.open(file, GpuServer.CLOCK);
@@ -41,15 +41,15 @@ class BindingJournalTest {
         Path file = dir.resolve("journal.json");
         BindingJournal journal = BindingJournal.open(file, GpuServer.CLOCK);
         journal.begin(AUDIO, "bind", new DriverState("snd_hda_intel", null), Goal.exact("vfio-pci", "vfio-pci"),
-                "override");
+                "override", null);
         journal.finish(AUDIO, new DriverState("vfio-pci", "vfio-pci"));
         journal.begin(AUDIO, "bind", new DriverState("vfio-pci", "vfio-pci"), Goal.exact("xe-vfio-pci", "xe-vfio-pci"),
-                "override");
+                "override", null);
         journal.finish(AUDIO, new DriverState("xe-vfio-pci", "xe-vfio-pci"));
         assertThat(BindingJournal.open(file, GpuServer.CLOCK).originalDriver(AUDIO)).contains("snd_hda_intel");
 
         journal.begin(AUDIO, "host", new DriverState("xe-vfio-pci", "xe-vfio-pci"),
-                Goal.backTo(new DriverState("snd_hda_intel", null)), "override");
+                Goal.backTo(new DriverState("snd_hda_intel", null)), "override", null);
         journal.finish(AUDIO, new DriverState("snd_hda_intel", null));
 
         assertThat(BindingJournal.open(file, GpuServer.CLOCK).entries()).isEmpty();
@@ -62,7 +62,7 @@ class BindingJournalTest {
         BindingJournal journal = BindingJournal.open(file, GpuServer.CLOCK);
         for (int i = 0; i < 5; i++) {
             journal.begin(PciAddress.parse("0000:41:00." + i), "bind", new DriverState("nouveau", null),
-                    Goal.exact("vfio-pci", "vfio-pci"), "override");
+                    Goal.exact("vfio-pci", "vfio-pci"), "override", null);
         }
 
         try (var files = Files.list(dir)) {
