@@ -105,6 +105,12 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
         return this;
     }
 
+    /** Forgets every injected failure that has not happened yet. */
+    public synchronized SimulatedKernel clearFaults() {
+        failNext.clear();
+        return this;
+    }
+
     /** The daemon "dies" right after this write took effect. */
     public SimulatedKernel crashAfter(String address, String attribute) {
         crashAfter.add(address + " " + attribute);
