@@ -85,7 +85,7 @@ final class ApplyCommand implements Callable<Integer> {
     @Option(names = "--journal", paramLabel = "FILE", description = "The binding journal (default: ${DEFAULT-VALUE}).")
     Path journal = BindingJournal.DEFAULT_FILE;
 
-    @Option(names = "--modprobe-command", paramLabel = "CMD", defaultValue = CommandModuleLoader.DEFAULT_COMMAND,
+    @Option(names = {"--modprobe-command", "--modprobe"}, paramLabel = "CMD", defaultValue = CommandModuleLoader.DEFAULT_COMMAND,
             description = "Command that loads a module, run without a shell with the module name appended,"
                     + " e.g. 'chroot /host modprobe' (default: ${DEFAULT-VALUE}).")
     String modprobeCommand;
@@ -99,8 +99,8 @@ final class ApplyCommand implements Callable<Integer> {
             description = "Node name for the plan (default: $NODE_NAME, else the host's hostname).")
     String nodeName;
 
-    @Option(names = "--node-label", paramLabel = "KEY=VALUE",
-            description = "A label of this node, for policies with a nodeSelector (repeatable).")
+    @Option(names = {"--node-labels", "--node-label"}, paramLabel = "K=V[,K=V...]", split = ",",
+            description = "This node's labels, for policies with a nodeSelector (repeatable).")
     Map<String, String> nodeLabels = new LinkedHashMap<>();
 
     @Spec

@@ -253,6 +253,34 @@ class ApplyCommandTest {
     }
 
     @Test
+    @DisplayName("--node-labels decides which policies apply to this node")
+    void nodeLabels() throws IOException {
+        Path policies = dir.resolve("zoned.yaml");
+        Files.writeString(policies, """
+                apiVersion: vfio.example.com/v1alpha1
+                kind: VfioBindingPolicy
+                metadata: {name: gpu-nodes}
+                spec:
+                  nodeSelector: {matchLabels: {vfio.example.com/gpu: "true"}}
+                  selector: {addresses: ["0000:44:00.0"]}
+                  resourceName: gpu
+                """);
+        String[] base = {"apply", "--root", host.toString(), "--policies", policies.toString(), "--dry-run",
+                "--journal", journal.toString(), "--node-name", "n1"};
+
+        Run unlabelled = run(base);
+        String[] labelled = java.util.Arrays.copyOf(base, base.length + 2);
+        labelled[base.length] = "--node-labels";
+        labelled[base.length + 1] = "zone=a,vfio.example.com/gpu=true";
+        Run matching = run(labelled);
+
+        assertThat(unlabelled.out()).contains("No device is selected by a policy on this node.",
+                "Policies that select nothing on this node: gpu-nodes (nodeSelector does not match n1)");
+        assertThat(unlabelled.exit()).isZero();
+        assertThat(matching.out()).contains("would bind  0000:44:00.0  nouveau → vfio-pci");
+    }
+
+    @Test
     @DisplayName("an invalid policy file is bad input: exit 2, naming the document and the field")
     void invalidPolicy() throws IOException {
         Path policies = dir.resolve("bad.yaml");
