@@ -19,12 +19,15 @@ import com.example.vfio.viability.VfioDriverTest;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -165,8 +168,8 @@ public final class BindingEngine {
      */
     private List<PlannedChange> companionsToGiveBack(List<DesiredDevice> desired, HostSnapshot snapshot,
             VfioDriverTest vfio, BindingGuards guards) {
-        java.util.Set<String> listed = new java.util.HashSet<>();
-        java.util.Set<String> released = new java.util.TreeSet<>();
+        Set<String> listed = new HashSet<>();
+        Set<String> released = new TreeSet<>();
         for (DesiredDevice d : desired) {
             listed.add(d.getAddress());
             if (Drivers.HOST.equals(d.getDriver()) && d.effectiveManaged()) {
@@ -210,12 +213,13 @@ public final class BindingEngine {
         for (DeviceOutcome recovered : recoverSteps()) {
             outcomes.put(recovered.address(), recovered);
         }
-        BindingGuards guards = new BindingGuards(sysfs, holders);
         Map<String, List<PlannedChange>> byGroup = new LinkedHashMap<>();
         plan.changes().stream().sorted(Comparator.comparing(PlannedChange::address))
                 .forEach(c -> byGroup.computeIfAbsent(c.group() == null ? "device " + c.address() : "group " + c.group(),
                         g -> new ArrayList<>()).add(c));
         for (List<PlannedChange> group : byGroup.values()) {
+            // who holds a device can change between plan and apply: each group gets a fresh look
+            BindingGuards guards = new BindingGuards(sysfs, holders);
             group.sort(Comparator.comparingInt(BindingEngine::orderInGroup));
             for (PlannedChange change : group) {
                 DeviceOutcome outcome;
