@@ -99,7 +99,7 @@ final class ApplyCommand implements Callable<Integer> {
             description = "Node name for the plan (default: $NODE_NAME, else the host's hostname).")
     String nodeName;
 
-    @Option(names = {"--node-labels", "--node-label"}, paramLabel = "K=V[,K=V...]", split = ",",
+    @Option(names = {"--node-labels", "--node-label"}, paramLabel = "K=V", split = ",",
             description = "This node's labels, for policies with a nodeSelector (repeatable).")
     Map<String, String> nodeLabels = new LinkedHashMap<>();
 
