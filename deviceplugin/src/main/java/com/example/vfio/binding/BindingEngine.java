@@ -19,12 +19,15 @@ import com.example.vfio.viability.VfioDriverTest;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -80,6 +83,7 @@ public final class BindingEngine {
         for (DesiredDevice d : desired) {
             changes.add(planOne(d, snapshot, vfio, guards));
         }
+        changes.addAll(companionsToGiveBack(desired, snapshot, vfio, guards));
         List<String> notes = new ArrayList<>();
         journal.entries().forEach((address, entry) -> {
             if (entry.step() != null) {
@@ -124,8 +128,9 @@ public final class BindingEngine {
             if (refusal.isPresent()) {
                 return refused(address.toString(), word, current, device.iommuGroup(), d, refusal.get());
             }
-            String whereTo = entry.map(e -> e.original().describe() + ", as the journal recorded before binding")
-                    .orElse("the driver the kernel picks without an override (the journal has no record of it)");
+            String whereTo = (d.isCompanion() ? "companion of " + d.getCompanionOf() + ", given back with it: " : "")
+                    + entry.map(e -> e.original().describe() + ", as the journal recorded before binding")
+                            .orElse("the driver the kernel picks without an override (the journal has no record of it)");
             return new PlannedChange(address.toString(), word, Action.RELEASE, current,
                     new DriverTarget(null, entry.map(e -> e.original().driver()).orElse(null), whereTo), whereTo,
                     device.iommuGroup(), d.getCompanionOf(), d.effectiveForce());
@@ -137,12 +142,12 @@ public final class BindingEngine {
         } catch (InvalidNameException e) {
             return refused(address.toString(), word, current, device.iommuGroup(), d, e.getMessage());
         }
-        String why = d.isCompanion() ? target.why() + "; companion of " + d.getCompanionOf()
-                + " (its IOMMU group must be all VFIO to be viable)" : target.why();
+        String why = d.isCompanion() ? "companion of " + d.getCompanionOf() + ": IOMMU group " + device.iommuGroup()
+                + " is viable only when all of it is on VFIO drivers" : target.why();
         target = new DriverTarget(target.module(), target.driver(), why);
         if (DriverResolver.isOn(device, target)) {
             return new PlannedChange(address.toString(), word, Action.UNCHANGED, current, target,
-                    "already on " + current + " (" + why + ")", device.iommuGroup(), d.getCompanionOf(),
+                    "already on " + current + "; " + why, device.iommuGroup(), d.getCompanionOf(),
                     d.effectiveForce());
         }
         if (!d.effectiveManaged()) {
@@ -154,6 +159,33 @@ public final class BindingEngine {
         }
         return new PlannedChange(address.toString(), word, Action.BIND, current, target, why, device.iommuGroup(),
                 d.getCompanionOf(), d.effectiveForce());
+    }
+
+    /**
+     * Companions bound along with a device go back with it: when a device is wanted on its host
+     * driver, so is every device the journal says was bound as its companion, unless the desired
+     * list says otherwise about that device.
+     */
+    private List<PlannedChange> companionsToGiveBack(List<DesiredDevice> desired, HostSnapshot snapshot,
+            VfioDriverTest vfio, BindingGuards guards) {
+        Set<String> listed = new HashSet<>();
+        Set<String> released = new TreeSet<>();
+        for (DesiredDevice d : desired) {
+            listed.add(d.getAddress());
+            if (Drivers.HOST.equals(d.getDriver()) && d.effectiveManaged()) {
+                released.add(d.getAddress());
+            }
+        }
+        List<PlannedChange> extra = new ArrayList<>();
+        journal.entries().forEach((address, entry) -> {
+            if (entry.companionOf() != null && released.contains(entry.companionOf())
+                    && !listed.contains(address.toString())) {
+                DesiredDevice implied = new DesiredDevice(address.toString(), Drivers.HOST, null, null, null, true, null,
+                        entry.companionOf());
+                extra.add(planOne(implied, snapshot, vfio, guards));
+            }
+        });
+        return extra;
     }
 
     private static PlannedChange reportOnly(DesiredDevice d, PciDevice device, boolean onVfio) {
@@ -181,12 +213,13 @@ public final class BindingEngine {
         for (DeviceOutcome recovered : recoverSteps()) {
             outcomes.put(recovered.address(), recovered);
         }
-        BindingGuards guards = new BindingGuards(sysfs, holders);
         Map<String, List<PlannedChange>> byGroup = new LinkedHashMap<>();
         plan.changes().stream().sorted(Comparator.comparing(PlannedChange::address))
                 .forEach(c -> byGroup.computeIfAbsent(c.group() == null ? "device " + c.address() : "group " + c.group(),
                         g -> new ArrayList<>()).add(c));
         for (List<PlannedChange> group : byGroup.values()) {
+            // who holds a device can change between plan and apply: each group gets a fresh look
+            BindingGuards guards = new BindingGuards(sysfs, holders);
             group.sort(Comparator.comparingInt(BindingEngine::orderInGroup));
             for (PlannedChange change : group) {
                 DeviceOutcome outcome;
@@ -221,6 +254,7 @@ public final class BindingEngine {
     private DeviceOutcome carryOut(PlannedChange change, BindingGuards guards, boolean requireVfioDev) {
         switch (change.action()) {
             case UNCHANGED:
+                forgetIfBackToOriginal(change);
                 return outcome(change, BindState.Unchanged, change.currentDriver(), change.why());
             case REPORT_ONLY:
                 return outcome(change, BindState.Unchanged, change.currentDriver(), change.why());
@@ -261,7 +295,7 @@ public final class BindingEngine {
     /** One journaled change of driver: override, unbind, probe, verify; rolled back when it fails. */
     private DeviceOutcome transition(PlannedChange change, PciAddress address, String action, DriverState before,
             Goal goal, boolean requireVfioDev) {
-        journal.begin(address, action, before, goal, "override");
+        journal.begin(address, action, before, goal, "override", change.companionOf());
         String problem;
         try {
             problem = drive(address, goal, true, requireVfioDev && action.equals(ACTION_BIND));
@@ -454,6 +488,19 @@ public final class BindingEngine {
     }
 
     // ---- helpers -------------------------------------------------------------------------------
+
+    /**
+     * A device wanted on its host driver that is back on its journaled original state by itself (the
+     * node rebooted, which clears every driver_override) needs no journal entry any more.
+     */
+    private void forgetIfBackToOriginal(PlannedChange change) {
+        if (!Drivers.HOST.equals(change.desiredDriver())) {
+            return;
+        }
+        PciAddress address = PciAddress.parse(change.address());
+        journal.entry(address).filter(e -> e.step() == null && sysfs.stateOf(address).sameAs(e.original()))
+                .ifPresent(e -> journal.forget(address));
+    }
 
     private DeviceOutcome outcome(PlannedChange change, BindState state, String toDriver, String message) {
         return new DeviceOutcome(change.address(), change.desiredDriver(), state, change.currentDriver(), toDriver,

@@ -14,11 +14,14 @@ import java.util.stream.Collectors;
  * The safety checks before a device is rebound, one function each. Each answers with the reason to
  * refuse, for the admin, or empty. A refused device is not touched at all. {@code force: true} lifts
  * only the checks that protect the node's own console, disks and network; nothing lifts the others.
+ * The node-wide facts (open files, mounts, interfaces) are read once per instance: make a new one
+ * for a fresh look.
  */
 public final class BindingGuards {
     private final DeviceHolders holders;
     private final HostUsage usage;
     private final PciSysfs sysfs;
+    private HostUsage.OpenFiles openFiles;
     private Map<PciAddress, List<String>> mounts;
     private Map<PciAddress, List<String>> interfaces;
 
@@ -82,9 +85,13 @@ public final class BindingGuards {
                 nodes.add("/dev/vfio/devices/" + cdev);
             }
         }
-        HostUsage.OpenFiles open = usage.openersOf(nodes);
-        if (!open.openers().isEmpty()) {
-            return Optional.of(open.openers().stream().map(HostUsage.Opener::describe).collect(Collectors.joining(", "))
+        if (openFiles == null) {
+            openFiles = usage.vfioOpenFiles();
+        }
+        HostUsage.OpenFiles open = openFiles;
+        List<HostUsage.Opener> openers = open.openersOf(nodes);
+        if (!openers.isEmpty()) {
+            return Optional.of(openers.stream().map(HostUsage.Opener::describe).collect(Collectors.joining(", "))
                     + ": the device is in use (a VM or DPDK outside Kubernetes?); stop it first");
         }
         boolean groupNodeExists = group != null && Files.exists(sysfs.root().devVfio().resolve(group));

@@ -48,10 +48,11 @@ public final class BindingJournal {
      *
      * @param originalDriver   the driver before the first change (null: it was driverless)
      * @param originalOverride {@code driver_override} before the first change (null: unset)
+     * @param companionOf      set when it was bound as a group companion of that device: it is given back with it
      * @param step             the step in progress, null between steps
      */
     @JsonInclude(JsonInclude.Include.ALWAYS)
-    public record Entry(String originalDriver, String originalOverride, Step step) {
+    public record Entry(String originalDriver, String originalOverride, String companionOf, Step step) {
         public DriverState original() {
             return new DriverState(originalDriver, originalOverride);
         }
@@ -158,13 +159,19 @@ public final class BindingJournal {
     /**
      * Records a step about to start; the device's current state becomes its original state unless the
      * journal already has one.
+     *
+     * @param companionOf for a bind, the device it accompanies (null: bound for its own sake); a
+     *                    release keeps what the entry says
      */
-    public Step begin(PciAddress address, String action, DriverState current, Goal goal, String phase) {
+    public Step begin(PciAddress address, String action, DriverState current, Goal goal, String phase,
+            String companionOf) {
         Entry old = entries.get(address);
         DriverState original = old == null ? current : old.original();
         Step step = new Step(action, current.driver(), current.override(), goal.driver(), goal.override(),
                 goal.expect().word(), phase, clock.instant().toString());
-        entries.put(address, new Entry(original.driver(), original.override(), step));
+        String accompanies = action.equals(BindingEngine.ACTION_BIND) ? companionOf
+                : old == null ? null : old.companionOf();
+        entries.put(address, new Entry(original.driver(), original.override(), accompanies, step));
         save();
         return step;
     }
@@ -175,7 +182,8 @@ public final class BindingJournal {
         if (old == null || old.step() == null) {
             throw new IllegalStateException("no step in progress for " + address);
         }
-        entries.put(address, new Entry(old.originalDriver(), old.originalOverride(), old.step().inPhase(phase)));
+        entries.put(address, new Entry(old.originalDriver(), old.originalOverride(), old.companionOf(),
+                old.step().inPhase(phase)));
         save();
     }
 
@@ -188,7 +196,7 @@ public final class BindingJournal {
         if (now.sameAs(old.original())) {
             entries.remove(address);
         } else {
-            entries.put(address, new Entry(old.originalDriver(), old.originalOverride(), null));
+            entries.put(address, new Entry(old.originalDriver(), old.originalOverride(), old.companionOf(), null));
         }
         save();
     }

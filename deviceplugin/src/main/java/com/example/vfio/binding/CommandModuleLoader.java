@@ -63,6 +63,7 @@ public final class CommandModuleLoader implements ModuleLoader {
         reader.start();
         try {
             if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.descendants().forEach(ProcessHandle::destroyForcibly);
                 process.destroyForcibly();
                 throw new ModuleLoadException(String.join(" ", argv) + " did not finish within " + timeout.toSeconds()
                         + " s");

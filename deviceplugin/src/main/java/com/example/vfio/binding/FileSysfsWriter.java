@@ -12,15 +12,16 @@ import java.nio.file.StandardOpenOption;
 import java.util.Locale;
 
 /**
- * Writes a sysfs attribute the way {@code echo value > attr} does: open without creating or
- * truncating, one write(2) of the whole value. The kernel's refusal comes back as the errno of that
+ * Writes a sysfs attribute the way {@code echo value > attr} does, except that it never creates a
+ * file: open for writing with truncation (sysfs ignores it), one write(2) of the whole value. The kernel's refusal comes back as the errno of that
  * write, which Java only gives as the strerror text; it is mapped back here.
  */
 public final class FileSysfsWriter implements SysfsWriter {
     @Override
     public void write(PciAddress device, Path file, String value) throws SysfsWriteException {
         byte[] bytes = value.getBytes(StandardCharsets.US_ASCII);
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
             int written = channel.write(ByteBuffer.wrap(bytes));
             if (written != bytes.length) {
                 throw new SysfsWriteException(Errno.EIO, "writing '" + printable(value) + "' to " + file + " for "

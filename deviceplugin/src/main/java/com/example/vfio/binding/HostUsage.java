@@ -6,7 +6,6 @@ import com.example.vfio.pci.PciAddress;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -47,25 +46,32 @@ public final class HostUsage {
         }
     }
 
-    /** The open-file scan: who holds which node, and the processes whose files could not be read. */
-    public record OpenFiles(List<Opener> openers, List<String> unreadablePids) {
+    /** The open-file scan: who holds which VFIO node, and the processes whose files could not be read. */
+    public record OpenFiles(Map<String, List<Opener>> byPath, List<String> unreadablePids) {
         public OpenFiles {
-            openers = List.copyOf(openers);
+            byPath = Map.copyOf(byPath);
             unreadablePids = List.copyOf(unreadablePids);
+        }
+
+        /** The processes holding any of the given host paths open. */
+        public List<Opener> openersOf(Set<String> hostPaths) {
+            List<Opener> openers = new ArrayList<>();
+            for (String path : hostPaths) {
+                openers.addAll(byPath.getOrDefault(path, List.of()));
+            }
+            return openers;
         }
     }
 
     /**
-     * Scans {@code proc/<pid>/fd/*} for links to the given host paths (e.g. {@code /dev/vfio/14},
-     * {@code /dev/vfio/devices/vfio3}). Processes that exit during the scan are skipped; those whose
-     * files cannot be read (not running as root) are listed, so a guard can refuse rather than guess.
+     * Scans {@code proc/<pid>/fd/*} once for links into {@code /dev/vfio/} (group nodes such as
+     * {@code /dev/vfio/14}, cdevs such as {@code /dev/vfio/devices/vfio3}); the targets are host
+     * paths. Processes that exit during the scan are skipped; those whose files cannot be read (not
+     * running as root) are listed, so a guard can refuse rather than guess.
      */
-    public OpenFiles openersOf(Set<String> hostPaths) {
-        List<Opener> openers = new ArrayList<>();
+    public OpenFiles vfioOpenFiles() {
+        Map<String, List<Opener>> byPath = new LinkedHashMap<>();
         List<String> unreadable = new ArrayList<>();
-        if (hostPaths.isEmpty()) {
-            return new OpenFiles(openers, unreadable);
-        }
         for (String pid : names(root.proc())) {
             if (!pid.chars().allMatch(Character::isDigit)) {
                 continue;
@@ -80,19 +86,17 @@ public final class HostUsage {
                     } catch (IOException e) {
                         continue; // closed meanwhile
                     }
-                    if (hostPaths.contains(target) && seen.add(target)) {
-                        openers.add(new Opener(pid, comm(pid), target));
+                    if (target.startsWith("/dev/vfio/") && seen.add(target)) {
+                        byPath.computeIfAbsent(target, t -> new ArrayList<>()).add(new Opener(pid, comm(pid), target));
                     }
                 }
             } catch (NoSuchFileException e) {
                 // exited during the scan
-            } catch (AccessDeniedException e) {
-                unreadable.add(pid);
             } catch (IOException e) {
                 unreadable.add(pid);
             }
         }
-        return new OpenFiles(openers, unreadable);
+        return new OpenFiles(byPath, unreadable);
     }
 
     private String comm(String pid) {

@@ -53,7 +53,8 @@ class BindingEngineTest {
         assertThat(after.groupOf(PciAddress.parse(GPU)).viable()).isTrue();
         assertThat(after.verdict(PciAddress.parse(GPU)).viable()).isTrue();
         assertThat(of(outcomes, GPU).message()).startsWith("bound to vfio-pci (was nouveau); auto: no vfio_pci alias");
-        assertThat(of(outcomes, AUDIO).message()).contains("companion of 0000:41:00.0");
+        assertThat(of(outcomes, AUDIO).message()).isEqualTo("bound to vfio-pci (was snd_hda_intel); companion of"
+                + " 0000:41:00.0: IOMMU group 14 is viable only when all of it is on VFIO drivers");
         assertThat(server.kernel.modprobes()).isEmpty();
     }
 
@@ -112,6 +113,25 @@ class BindingEngineTest {
     }
 
     @Test
+    @DisplayName("host gives the companions bound along with a device back with it, from the journal")
+    void companionsGoBackWithTheirDevice() {
+        server.run(server.engine(), want(GPU, "vfio-pci"), companion(AUDIO, GPU));
+        assertThat(server.journal().entry(PciAddress.parse(AUDIO)).orElseThrow().companionOf()).isEqualTo(GPU);
+
+        List<DeviceOutcome> outcomes = server.run(server.engine(), want(GPU, "host"));
+
+        assertThat(outcomes).extracting(DeviceOutcome::address).containsExactly(GPU, AUDIO);
+        assertThat(of(outcomes, AUDIO).state()).isEqualTo(BindState.Bound);
+        assertThat(of(outcomes, AUDIO).message()).isEqualTo("given back to snd_hda_intel");
+        assertThat(server.driverOf(GPU)).isEqualTo("nouveau");
+        assertThat(server.driverOf(AUDIO)).isEqualTo("snd_hda_intel");
+        assertThat(server.kernel.writes().subList(6, 12)).containsExactly("override 0000:41:00.0 \\n",
+                "unbind 0000:41:00.0 vfio-pci", "probe 0000:41:00.0", "override 0000:41:00.1 \\n",
+                "unbind 0000:41:00.1 vfio-pci", "probe 0000:41:00.1");
+        assertThat(server.journal().entries()).isEmpty();
+    }
+
+    @Test
     @DisplayName("host restores an original driver_override as well as the driver it chose")
     void hostRestoresOriginalOverride() {
         server.run(server.engine(), want(STUBBED, "vfio-pci"));
@@ -152,6 +172,19 @@ class BindingEngineTest {
 
         assertThat(of(outcomes, ACCEL).message()).isEqualTo("given back: left driverless, as it was");
         assertThat(server.driverOf(ACCEL)).isNull();
+        assertThat(server.journal().entries()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("after a reboot put the device back on its host driver, host is Unchanged and the journal forgets it")
+    void rebootRestoredOriginal() {
+        server.run(server.engine(), want(AUDIO, "vfio-pci"));
+        server.write(); // the reboot: every driver_override gone, native drivers bound again
+
+        List<DeviceOutcome> outcomes = server.run(server.engine(), want(AUDIO, "host"));
+
+        assertThat(of(outcomes, AUDIO).state()).isEqualTo(BindState.Unchanged);
+        assertThat(server.kernel.writes()).isEmpty();
         assertThat(server.journal().entries()).isEmpty();
     }
 

@@ -91,6 +91,27 @@ class BindingGuardsTest {
     }
 
     @Test
+    @DisplayName("a VM that opens the group between plan and apply is seen right before the first write")
+    void processStartsAfterPlanning() throws Exception {
+        server.write();
+        BindingEngine engine = server.engine();
+        BindPlan plan = engine.plan(server.assess(), List.of(want(GRACE, "auto")));
+        assertThat(plan.changes().get(0).action()).isEqualTo(Action.BIND);
+        var fd = java.nio.file.Files.createDirectories(server.host.path().resolve("proc/5150/fd"));
+        java.nio.file.Files.writeString(server.host.path().resolve("proc/5150/comm"), "qemu-kvm\n");
+        java.nio.file.Files.createSymbolicLink(fd.resolve("31"), java.nio.file.Path.of("/dev/vfio/16"));
+
+        List<DeviceOutcome> outcomes = engine.apply(plan);
+
+        assertThat(outcomes).singleElement().satisfies(o -> {
+            assertThat(o.state()).isEqualTo(BindState.Refused);
+            assertThat(o.message()).startsWith("process 5150 (qemu-kvm) has /dev/vfio/16 open");
+        });
+        assertThat(server.kernel.writes()).isEmpty();
+        assertThat(server.kernel.modprobes()).isEmpty();
+    }
+
+    @Test
     @DisplayName("a process with some other file open does not block binding")
     void unrelatedOpenFiles() {
         server.host.processWithOpenFile(100, "bash", 0, "/dev/pts/0").processWithOpenFile(101, "qemu", 5, "/dev/vfio/160");

@@ -34,9 +34,9 @@ import java.util.stream.Stream;
  * hangs until released, a probe that silently binds nothing) and crashes ({@link SimulatedCrash} right
  * after a write took effect, as if the daemon died there).
  */
-final class SimulatedKernel implements SysfsWriter, ModuleLoader {
+public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     /** The daemon dies right after a write reached the kernel. */
-    static final class SimulatedCrash extends Error {
+    public static final class SimulatedCrash extends Error {
         private static final long serialVersionUID = 1L;
 
         SimulatedCrash(String message) {
@@ -60,7 +60,7 @@ final class SimulatedKernel implements SysfsWriter, ModuleLoader {
      * Over a written host: drivers of devices with {@code vfio-dev/} are VFIO drivers; the drivers of
      * the other bound devices are those devices' native drivers.
      */
-    SimulatedKernel(FakeHost host) {
+    public SimulatedKernel(FakeHost host) {
         this.root = host.path().toAbsolutePath().normalize();
         module("vfio_pci", "vfio-pci", true);
         for (String address : list(root.resolve("sys/bus/pci/devices"))) {
@@ -79,7 +79,7 @@ final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     // ---- configuration -------------------------------------------------------------------------
 
     /** A module modprobe can load, registering {@code driver}; {@code vfio}: it is a VFIO (variant) driver. */
-    SimulatedKernel module(String module, String driver, boolean vfio) {
+    public SimulatedKernel module(String module, String driver, boolean vfio) {
         availableModules.put(module, new String[] {driver});
         if (vfio) {
             vfioDrivers.add(driver);
@@ -88,47 +88,53 @@ final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     }
 
     /** Marks an already loaded driver as a VFIO driver (creates vfio-dev on bind). */
-    SimulatedKernel vfioDriver(String driver) {
+    public SimulatedKernel vfioDriver(String driver) {
         vfioDrivers.add(driver);
         return this;
     }
 
     /** The driver the kernel binds to the device when no override is set. */
-    SimulatedKernel nativeDriver(String address, String driver) {
+    public SimulatedKernel nativeDriver(String address, String driver) {
         nativeDrivers.put(address, driver);
         return this;
     }
 
     /** The next write of {@code attribute} (override, unbind, probe) for the device fails with errno. */
-    SimulatedKernel failNext(String address, String attribute, Errno errno) {
+    public SimulatedKernel failNext(String address, String attribute, Errno errno) {
         failNext.put(address + " " + attribute, errno);
         return this;
     }
 
+    /** Forgets every injected failure that has not happened yet. */
+    public synchronized SimulatedKernel clearFaults() {
+        failNext.clear();
+        return this;
+    }
+
     /** The daemon "dies" right after this write took effect. */
-    SimulatedKernel crashAfter(String address, String attribute) {
+    public SimulatedKernel crashAfter(String address, String attribute) {
         crashAfter.add(address + " " + attribute);
         return this;
     }
 
     /** drivers_probe returns success and binds nothing. */
-    SimulatedKernel probeBindsNothing(String address) {
+    public SimulatedKernel probeBindsNothing(String address) {
         bindsNothing.add(address);
         return this;
     }
 
-    SimulatedKernel probeWorks(String address) {
+    public SimulatedKernel probeWorks(String address) {
         bindsNothing.remove(address);
         return this;
     }
 
     /** Unbinds of the device block until {@link #releaseUnbind} (a VM still holds it). */
-    SimulatedKernel hangUnbind(String address) {
+    public SimulatedKernel hangUnbind(String address) {
         hangingUnbinds.put(address, new CountDownLatch(1));
         return this;
     }
 
-    void releaseUnbind(String address) {
+    public void releaseUnbind(String address) {
         CountDownLatch latch = hangingUnbinds.remove(address);
         if (latch != null) {
             latch.countDown();
@@ -136,7 +142,7 @@ final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     }
 
     /** The device disappears (hot unplug). */
-    void vanish(String address) {
+    public void vanish(String address) {
         try {
             Path link = root.resolve("sys/bus/pci/devices").resolve(address);
             Path dir = link.toRealPath();
@@ -151,15 +157,15 @@ final class SimulatedKernel implements SysfsWriter, ModuleLoader {
         }
     }
 
-    synchronized List<String> writes() {
+    public synchronized List<String> writes() {
         return List.copyOf(writes);
     }
 
-    synchronized List<String> modprobes() {
+    public synchronized List<String> modprobes() {
         return List.copyOf(modprobes);
     }
 
-    synchronized List<String> dmesg() {
+    public synchronized List<String> dmesg() {
         return List.copyOf(dmesg);
     }
 
@@ -370,7 +376,7 @@ final class SimulatedKernel implements SysfsWriter, ModuleLoader {
         return dir;
     }
 
-    String driverOf(String address) {
+    public String driverOf(String address) {
         try {
             return Files.readSymbolicLink(root.resolve("sys/bus/pci/devices").resolve(address).resolve("driver"))
                     .getFileName().toString();

@@ -291,7 +291,8 @@ public final class FakeHost {
             Path block = Files.createDirectories(sys.resolve("class/block"));
             for (Map.Entry<String, String> b : blockDevices.entrySet()) {
                 String rel = "devices/pci0000:00/" + b.getValue() + "/nvme/nvme0/" + b.getKey();
-                Files.createDirectories(sys.resolve(rel));
+                Path dir = Files.createDirectories(sys.resolve(rel));
+                Files.writeString(dir.resolve("dev"), "259:" + (block.toFile().list().length) + "\n");
                 Files.createSymbolicLink(block.resolve(b.getKey()), Path.of("../../" + rel));
             }
         }

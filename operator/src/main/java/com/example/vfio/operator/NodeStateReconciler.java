@@ -67,8 +67,11 @@ final class NodeStateReconciler implements Reconciler<VfioNodeState> {
         String name = state.getMetadata().getName();
         Optional<Node> node = nodes.get(new ResourceID(name));
         if (node.isEmpty()) {
-            LOG.info("node {} is gone: deleting its VfioNodeState", name);
-            writer.delete(name);
+            // the informer may not have seen a brand-new Node yet: ask the API server before deleting
+            if (context.getClient().nodes().withName(name).get() == null) {
+                LOG.info("node {} is gone: deleting its VfioNodeState", name);
+                writer.delete(name);
+            }
             return UpdateControl.noUpdate();
         }
         NodeObservation observed = new NodeObservation(name, node.get().getMetadata().getLabels(), state);

@@ -9,12 +9,13 @@ import java.util.Map;
  * @param serverSideApply          OPERATOR_SSA (default true): write with server-side apply; false uses JSON merge
  *                                 patches (the fabric8 mock API server answers SSA with 415)
  * @param leaderElectionNamespace  LEADER_ELECTION_NAMESPACE: leader election (Lease "vfio-operator") on when set
+ * @param identity                 POD_NAME, else HOSTNAME, else a random id: who holds the lease
  * @param healthPort               HEALTH_PORT (default 8080; 0 picks a free port, -1 turns the endpoint off)
  * @param eventNamespace           EVENT_NAMESPACE (default "default"): where Events about cluster-scoped objects go
  * @param reconcileThreads         OPERATOR_THREADS (default 4)
  * @param releaseRecheck           how often a deleting policy re-checks that its devices are back on the host
  */
-public record OperatorSettings(boolean serverSideApply, String leaderElectionNamespace, int healthPort,
+public record OperatorSettings(boolean serverSideApply, String leaderElectionNamespace, String identity, int healthPort,
                                String eventNamespace, int reconcileThreads, Duration releaseRecheck) {
 
     public static final String FIELD_MANAGER = "vfio-operator";
@@ -28,6 +29,8 @@ public record OperatorSettings(boolean serverSideApply, String leaderElectionNam
         return new OperatorSettings(
                 bool(env, "OPERATOR_SSA", true),
                 blankToNull(env.get("LEADER_ELECTION_NAMESPACE")),
+                java.util.Objects.requireNonNullElseGet(blankToNull(env.get("POD_NAME")),
+                        () -> java.util.Objects.requireNonNullElseGet(blankToNull(env.get("HOSTNAME")), () -> java.util.UUID.randomUUID().toString())),
                 integer(env, "HEALTH_PORT", 8080),
                 env.getOrDefault("EVENT_NAMESPACE", "default"),
                 integer(env, "OPERATOR_THREADS", 4),
@@ -35,19 +38,19 @@ public record OperatorSettings(boolean serverSideApply, String leaderElectionNam
     }
 
     public OperatorSettings withServerSideApply(boolean ssa) {
-        return new OperatorSettings(ssa, leaderElectionNamespace, healthPort, eventNamespace, reconcileThreads, releaseRecheck);
+        return new OperatorSettings(ssa, leaderElectionNamespace, identity, healthPort, eventNamespace, reconcileThreads, releaseRecheck);
     }
 
     public OperatorSettings withHealthPort(int port) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, port, eventNamespace, reconcileThreads, releaseRecheck);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, port, eventNamespace, reconcileThreads, releaseRecheck);
     }
 
     public OperatorSettings withReconcileThreads(int threads) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, healthPort, eventNamespace, threads, releaseRecheck);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, eventNamespace, threads, releaseRecheck);
     }
 
     public OperatorSettings withReleaseRecheck(Duration d) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, healthPort, eventNamespace, reconcileThreads, d);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, eventNamespace, reconcileThreads, d);
     }
 
     private static boolean bool(Map<String, String> env, String name, boolean dflt) {

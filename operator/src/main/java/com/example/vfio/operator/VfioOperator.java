@@ -2,6 +2,7 @@ package com.example.vfio.operator;
 
 import com.example.vfio.api.VfioBindingPolicy;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.RuntimeInfo;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
@@ -9,9 +10,12 @@ import io.javaoperatorsdk.operator.processing.retry.GenericRetry;
 
 import java.time.Clock;
 import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** The three controllers on one JOSDK operator: node-state creation, node-state spec, policy status/finalizer. */
 public final class VfioOperator implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(VfioOperator.class);
     private final Operator operator;
     private volatile boolean stopped;
 
@@ -26,8 +30,10 @@ public final class VfioOperator implements AutoCloseable {
                     .withStopOnInformerErrorDuringStartup(true)
                     .withCacheSyncTimeout(Duration.ofMinutes(2));
             if (settings.leaderElectionNamespace() != null) {
-                o.withLeaderElectionConfiguration(
-                        new LeaderElectionConfiguration(OperatorSettings.LEASE_NAME, settings.leaderElectionNamespace()));
+                o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(OperatorSettings.LEASE_NAME,
+                        settings.leaderElectionNamespace(), LeaderElectionConfiguration.LEASE_DURATION_DEFAULT_VALUE,
+                        LeaderElectionConfiguration.RENEW_DEADLINE_DEFAULT_VALUE, LeaderElectionConfiguration.RETRY_PERIOD_DEFAULT_VALUE,
+                        settings.identity(), new LeaderCallbacks(() -> { }, this::lostLeadership, leader -> { }), false));
             }
         });
         NodeStateWriter writer = new NodeStateWriter(client, settings.serverSideApply());
@@ -43,6 +49,20 @@ public final class VfioOperator implements AutoCloseable {
                 .withFinalizer(VfioBindingPolicy.FINALIZER)
                 .withFieldManager(OperatorSettings.FIELD_MANAGER)
                 .withRetry(retry()));
+    }
+
+    /**
+     * JOSDK's own exit-on-lost-lease calls System.exit from the elector, which also fires while a SIGTERM shutdown
+     * hook stops the operator, and System.exit inside a shutdown hook blocks forever. Exit only when the lease is lost
+     * while running, so that a fresh pod rejoins the election instead of two replicas reconciling.
+     */
+    private void lostLeadership() {
+        if (stopped) {
+            return;
+        }
+        LOG.error("lost the leader lease while running: exiting so that the pod restarts and rejoins the election");
+        Thread exit = new Thread(() -> System.exit(1), "vfio-operator-lost-lease");
+        exit.start();
     }
 
     /** Exponential backoff from half a second up to a minute, never giving up on a node or policy. */

@@ -6,6 +6,7 @@ import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.api.model.authorization.v1.SelfSubjectRulesReviewBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
@@ -44,6 +45,12 @@ final class MockCluster implements AutoCloseable {
         server = new KubernetesMockServer(new Context(Serialization.jsonMapper()), new MockWebServer(), expectations,
                 new KubernetesMixedDispatcher(expectations), false);
         server.init();
+        // The mock has no authorizer (everything is allowed); say so to JOSDK's leader-election permission check.
+        server.expect().post().withPath("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews")
+                .andReturn(201, new SelfSubjectRulesReviewBuilder().withNewStatus().withIncomplete(false)
+                        .addNewResourceRule().withApiGroups("*").withResources("*").withVerbs("*").endResourceRule()
+                        .endStatus().build())
+                .always();
         client = server.createClient();
         for (String file : List.of("vfiobindingpolicies.vfio.example.com-v1.yml", "vfionodestates.vfio.example.com-v1.yml")) {
             try (InputStream in = Files.newInputStream(CRD_DIR.resolve(file))) {

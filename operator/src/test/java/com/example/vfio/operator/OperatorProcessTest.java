@@ -72,7 +72,7 @@ class OperatorProcessTest {
         }
         process = launch(dir, Map.of("KUBECONFIG", kubeconfig.toString(), "OPERATOR_SSA", "false", "HEALTH_PORT", String.valueOf(port)));
 
-        await().atMost(Duration.ofSeconds(60)).until(() -> cluster.nodeState("gpu-1").isPresent());
+        awaitNodeState(dir);
         HttpClient http = HttpClient.newHttpClient();
         await().atMost(Duration.ofSeconds(30)).until(() -> get(http, port, "/readyz").statusCode() == 200);
         HttpResponse<String> healthz = get(http, port, "/healthz");
@@ -85,6 +85,23 @@ class OperatorProcessTest {
         String log = Files.readString(dir.resolve("operator.log"), StandardCharsets.UTF_8);
         assertThat(log).contains("starting: server-side apply false, leader election off").contains("shutting down");
         assertThat(process.exitValue()).isEqualTo(143);
+    }
+
+    @Test
+    void leader_takes_the_lease_works_and_still_stops_cleanly_on_sigterm(@TempDir Path dir) throws Exception {
+        cluster = new MockCluster();
+        cluster.addNode("gpu-1", Map.of());
+        Path kubeconfig = writeKubeconfig(dir, cluster.client.getMasterUrl().toString());
+        process = launch(dir, Map.of("KUBECONFIG", kubeconfig.toString(), "OPERATOR_SSA", "false", "HEALTH_PORT", "-1",
+                "LEADER_ELECTION_NAMESPACE", "vfio-system", "POD_NAME", "vfio-operator-7d9f"));
+
+        awaitNodeState(dir);
+        assertThat(cluster.client.leases().inNamespace("vfio-system").withName("vfio-operator").get().getSpec().getHolderIdentity())
+                .isEqualTo("vfio-operator-7d9f");
+
+        process.destroy();
+        assertThat(process.waitFor(30, TimeUnit.SECONDS)).as("exits within 30s of SIGTERM").isTrue();
+        assertThat(Files.readString(dir.resolve("operator.log"))).contains("shutting down");
     }
 
     @Test
@@ -118,6 +135,31 @@ class OperatorProcessTest {
         assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("exits instead of hanging").isTrue();
         assertThat(process.exitValue()).isEqualTo(1);
         assertThat(Files.readString(dir.resolve("operator.log"))).contains("cannot start: Error starting operator");
+    }
+
+    private void awaitNodeState(Path dir) throws IOException {
+        try {
+            await().atMost(Duration.ofSeconds(60)).until(() -> cluster.nodeState("gpu-1").isPresent());
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError("no VfioNodeState for gpu-1; operator log:\n" + Files.readString(dir.resolve("operator.log")), e);
+        }
+    }
+
+    private static Path writeKubeconfig(Path dir, String server) throws IOException {
+        return Files.writeString(dir.resolve("kubeconfig"), """
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: mock
+                  cluster: {server: "%s"}
+                users:
+                - name: admin
+                  user: {token: "test"}
+                contexts:
+                - name: mock
+                  context: {cluster: mock, user: admin}
+                current-context: mock
+                """.formatted(server));
     }
 
     private static HttpResponse<String> get(HttpClient http, int port, String path) throws IOException, InterruptedException {
