@@ -117,6 +117,16 @@ class PolicyOperatorTest {
     }
 
     @Test
+    void a_write_the_api_server_fails_is_retried_until_it_lands() {
+        cluster.server.expect().patch().withPath("/apis/vfio.example.com/v1alpha1/vfionodestates/gpu-1")
+                .andReturn(500, "etcd is having a bad day").times(2);
+
+        cluster.apply(policy("gpus").onNodes("gpu", "h100").select(NVIDIA_GPUS).resource("gpu").build());
+
+        awaitSpec("gpu-1", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
+    }
+
+    @Test
     void selectors_by_vendor_class_address_and_host_driver_each_pick_their_devices() {
         cluster.apply(policy("by-vendor").select(DeviceSelector.of().withVendors("15B3")).driver("mlx5_vfio_pci").resource("nic").build());
         cluster.apply(policy("by-class").select(DeviceSelector.of().withClasses("0403")).driver("vfio-pci").resource("audio").build());
