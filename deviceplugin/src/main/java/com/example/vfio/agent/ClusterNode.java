@@ -23,10 +23,12 @@ public final class ClusterNode implements AutoCloseable {
 
     /**
      * @param minStatusBackoff the first wait after a failed status write; it doubles up to {@code maxStatusBackoff}
+     * @param failedBindRetry  how long after a bind step the kernel failed it is tried again
      */
-    public record Settings(Duration rescanInterval, Duration minStatusBackoff, Duration maxStatusBackoff) {
+    public record Settings(Duration rescanInterval, Duration minStatusBackoff, Duration maxStatusBackoff,
+            Duration failedBindRetry) {
         public static Settings defaults(Duration rescanInterval) {
-            return new Settings(rescanInterval, Duration.ofMillis(500), Duration.ofSeconds(30));
+            return new Settings(rescanInterval, Duration.ofMillis(500), Duration.ofSeconds(30), Duration.ofMinutes(1));
         }
     }
 
@@ -49,7 +51,7 @@ public final class ClusterNode implements AutoCloseable {
         NodeStatusPublisher publisher = new NodeStatusPublisher(client, nodeName, settings.minStatusBackoff(),
                 settings.maxStatusBackoff());
         NodeAgent agent = new NodeAgent(root, engine, daemon::rescanNow, plugin.allocations()::holds, publisher,
-                clock);
+                clock, settings.failedBindRetry());
         daemon.onRescan(agent::rescanned);
         ClusterNode node = new ClusterNode(source, daemon, agent, publisher);
         try {

@@ -44,8 +44,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class NodeAgent implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
-    /** A bind step the kernel failed (not a refusal) is tried again on the first rescan after this long. */
-    static final Duration FAILED_BIND_RETRY = Duration.ofSeconds(60);
 
     private final HostRoot root;
     private final BindingEngine engine;
@@ -53,6 +51,7 @@ public final class NodeAgent implements AutoCloseable {
     private final Supplier<Map<String, GroupAllocations.Hold>> holds;
     private final NodeStatusPublisher publisher;
     private final Clock clock;
+    private final Duration failedBindRetry;
     private final NodeStatusBuilder builder = new NodeStatusBuilder();
     private final ExecutorService owner;
 
@@ -74,17 +73,21 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     /**
-     * @param holds the plugin's group holds ({@link GroupAllocations#holds()}): what is allocated is never
-     *              rebound, and the status names who holds what
+     * @param holds           the plugin's group holds ({@link GroupAllocations#holds()}): what is allocated is
+     *                        never rebound, and the status names who holds what
+     * @param failedBindRetry a bind step the kernel failed (not a refusal) is tried again on the first rescan
+     *                        after this long
      */
     public NodeAgent(HostRoot root, BindingEngine engine, Rescanner rescanner,
-            Supplier<Map<String, GroupAllocations.Hold>> holds, NodeStatusPublisher publisher, Clock clock) {
+            Supplier<Map<String, GroupAllocations.Hold>> holds, NodeStatusPublisher publisher, Clock clock,
+            Duration failedBindRetry) {
         this.root = Objects.requireNonNull(root);
         this.engine = Objects.requireNonNull(engine);
         this.rescanner = Objects.requireNonNull(rescanner);
         this.holds = Objects.requireNonNull(holds);
         this.publisher = Objects.requireNonNull(publisher);
         this.clock = Objects.requireNonNull(clock);
+        this.failedBindRetry = Objects.requireNonNull(failedBindRetry);
         this.owner = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "vfio-node-agent");
             t.setDaemon(true);
@@ -112,7 +115,7 @@ public final class NodeAgent implements AutoCloseable {
             assessment = newAssessment;
             resources = List.copyOf(newResources);
             if (!Objects.equals(fingerprint(newAssessment), boundFingerprint)
-                    || (failedBindAt != null && clock.instant().isAfter(failedBindAt.plus(FAILED_BIND_RETRY)))) {
+                    || (failedBindAt != null && !clock.instant().isBefore(failedBindAt.plus(failedBindRetry)))) {
                 bindNeeded = true;
             }
             queuePass();

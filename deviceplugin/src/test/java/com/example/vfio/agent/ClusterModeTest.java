@@ -17,7 +17,8 @@ import com.example.vfio.api.VfioNodeStateStatus;
 import com.example.vfio.binding.BindingEngine;
 import com.example.vfio.binding.BindingJournal;
 import com.example.vfio.binding.DeviceHolders;
-import com.example.vfio.binding.SimulatedKernels;
+import com.example.vfio.binding.SimulatedKernel;
+import com.example.vfio.binding.SysfsWriteException.Errno;
 import com.example.vfio.pci.FakeHost;
 import com.example.vfio.plugin.NodePlugin;
 import com.example.vfio.plugin.PluginMetrics;
@@ -60,6 +61,7 @@ class ClusterModeTest {
     StandInPodResources podResources;
     StandInKubelet kubelet;
     NodePlugin plugin;
+    SimulatedKernel kernel;
     ClusterNode node;
 
     @BeforeEach
@@ -72,6 +74,7 @@ class ClusterModeTest {
                 .driver("snd_hda_intel", "snd_hda_intel");
         host.device(GPU2).ids(0x10de, 0x2330).cls(0x030200).numa(1).group("15").driver("nouveau", "nouveau");
         host.write();
+        kernel = new SimulatedKernel(host);
         api = new MockApiServer().start();
         agentClient = api.newClient();
         podResources = new StandInPodResources(tmp.resolve("pod-resources/kubelet.sock")).start();
@@ -83,12 +86,12 @@ class ClusterModeTest {
         plugin = new NodePlugin(NodePlugin.Config.defaults(kubelet.dir(), podResources.socket())
                 .withTimings(Duration.ofMillis(200), Duration.ofHours(1), Duration.ofSeconds(30)),
                 metrics, Clock.systemUTC());
-        SimulatedKernels.Kernel kernel = SimulatedKernels.over(host);
-        BindingEngine engine = new BindingEngine(host.root(), kernel.writer(), kernel.modules(),
+        BindingEngine engine = new BindingEngine(host.root(), kernel, kernel,
                 BindingJournal.open(tmp.resolve("state/journal.json"), Clock.systemUTC()), DeviceHolders.none(),
                 Clock.systemUTC());
         node = ClusterNode.start(agentClient, NODE, host.root(), engine, plugin, metrics,
-                new ClusterNode.Settings(Duration.ofMillis(300), Duration.ofMillis(100), Duration.ofMillis(400)),
+                new ClusterNode.Settings(Duration.ofMillis(300), Duration.ofMillis(100), Duration.ofMillis(400),
+                        Duration.ofSeconds(1)),
                 Clock.systemUTC());
     }
 
@@ -162,6 +165,42 @@ class ClusterModeTest {
         assertThat(status.device(GPU2).orElseThrow().getViable()).isTrue();
         assertThat(status.device(VGA).orElseThrow().getDriver()).isEqualTo("ast");
         eventually().until(() -> "Healthy".equals(kubelet.devices(GPU_RESOURCE).get(GPU2)));
+    }
+
+    @Test
+    void gpu_bound_without_its_audio_companion_is_not_usable_and_the_status_names_the_blocker() throws Exception {
+        createNodeState(List.of(new DesiredDevice(GPU, "vfio-pci", "gpu", "gpus-no-companions", null, null, null,
+                null)));
+        startAgent();
+
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Failed
+                && s.device(GPU).map(d -> "vfio-pci".equals(d.getDriver())).orElse(false)).orElse(false));
+        VfioNodeStateStatus status = status().orElseThrow();
+        assertThat(status.getLastSyncError()).isEqualTo(GPU + ": on vfio-pci but not viable: group 14 is not viable: "
+                + AUDIO + " is on snd_hda_intel (see groups)");
+        assertThat(status.device(GPU).orElseThrow().getReasons())
+                .containsExactly("group 14 is not viable: " + AUDIO + " is on snd_hda_intel (see groups)");
+        GroupStatus group14 = status.getGroups().stream().filter(g -> g.getId().equals("14")).findFirst().orElseThrow();
+        assertThat(group14.getBlockers()).singleElement()
+                .satisfies(b -> assertThat(b.getAddress() + " on " + b.getDriver()).isEqualTo(AUDIO + " on snd_hda_intel"));
+        assertThat(condition(status, "Degraded").getMessage()).contains(GPU, "snd_hda_intel");
+        eventually().until(() -> kubelet.devices(GPU_RESOURCE).equals(Map.of(GPU, "Unhealthy")));
+    }
+
+    @Test
+    void a_bind_step_the_kernel_failed_is_reported_then_tried_again() throws Exception {
+        kernel.failNext(GPU2, "probe", Errno.ENODEV);
+        createNodeState(List.of(new DesiredDevice(GPU2, "vfio-pci", "gpu", "gpus", null, null, null, null)));
+        startAgent();
+
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Failed).orElse(false));
+        assertThat(status().orElseThrow().getBindResults()).singleElement()
+                .satisfies(r -> assertThat(r.getState()).isEqualTo(BindState.Failed));
+
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded
+                && s.device(GPU2).map(d -> Boolean.TRUE.equals(d.getViable())).orElse(false)).orElse(false));
+        assertThat(status().orElseThrow().getBindResults()).isEmpty();
+        assertThat(status().orElseThrow().getLastSyncError()).isNull();
     }
 
     @Test
