@@ -2,8 +2,6 @@ package com.example.vfio.chart;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.JSONSchemaProps;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.io.IOException;
@@ -14,7 +12,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -108,14 +105,14 @@ class DocsTest {
     @Test
     @SuppressWarnings("unchecked")
     void everyPolicyInTheGuidesUsesOnlyFieldsTheCrdDefines() throws IOException {
-        JSONSchemaProps schema = crdSchema("vfiobindingpolicies.vfio.example.com-v1.yml");
+        CrdSchema policySchema = CrdSchema.of("vfiobindingpolicies.vfio.example.com-v1.yml");
         List<String> policies = new ArrayList<>();
         for (Path file : markdownFiles()) {
             for (String block : yamlBlocks(read(file))) {
                 Map<String, Object> document = SERIALIZATION.unmarshal(block, Map.class);
                 if ("VfioBindingPolicy".equals(document.get("kind"))) {
                     policies.add(file.getFileName() + ": " + ((Map<String, Object>) document.get("metadata")).get("name"));
-                    assertThat(undefinedFields(document.get("spec"), schema.getProperties().get("spec"), "spec"))
+                    assertThat(policySchema.undefinedFields(document))
                             .as("fields of the policy in %s that the CRD does not define", file.getFileName())
                             .isEmpty();
                 }
@@ -132,40 +129,5 @@ class DocsTest {
                 .contains("resourceName: vfio.example.com/gpu\n          externalResourceProvider: true")
                 .contains("deviceName: vfio.example.com/gpu")
                 .contains("PCI_RESOURCE_VFIO_EXAMPLE_COM_GPU");
-    }
-
-    private static JSONSchemaProps crdSchema(String file) {
-        CustomResourceDefinition crd = SERIALIZATION.unmarshal(
-                read(ChartUnderTest.chartDir().resolve("crds").resolve(file)), CustomResourceDefinition.class);
-        return crd.getSpec().getVersions().stream().filter(v -> v.getName().equals("v1alpha1")).findFirst()
-                .orElseThrow().getSchema().getOpenAPIV3Schema();
-    }
-
-    @SuppressWarnings("unchecked")
-    private static List<String> undefinedFields(Object value, JSONSchemaProps schema, String path) {
-        List<String> undefined = new ArrayList<>();
-        if (schema == null) {
-            undefined.add(path);
-            return undefined;
-        }
-        if (Boolean.TRUE.equals(schema.getXKubernetesPreserveUnknownFields())) {
-            return undefined;
-        }
-        if (value instanceof Map<?, ?> map) {
-            for (Map.Entry<String, Object> entry : ((Map<String, Object>) map).entrySet()) {
-                JSONSchemaProps child = schema.getProperties().isEmpty() && schema.getAdditionalProperties() != null
-                        ? schema.getAdditionalProperties().getSchema()
-                        : schema.getProperties().get(entry.getKey());
-                if (child == null && schema.getAdditionalProperties() != null && schema.getProperties().isEmpty()) {
-                    continue; // a string map without a value schema
-                }
-                undefined.addAll(undefinedFields(entry.getValue(), child, path + "." + entry.getKey()));
-            }
-        } else if (value instanceof List<?> list && schema.getItems() != null) {
-            for (Object item : list) {
-                undefined.addAll(undefinedFields(item, schema.getItems().getSchema(), path + "[]"));
-            }
-        }
-        return undefined.stream().distinct().collect(Collectors.toList());
     }
 }

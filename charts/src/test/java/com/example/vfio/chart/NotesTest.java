@@ -44,6 +44,25 @@ class NotesTest {
     }
 
     @Test
+    void notesShowTheNodeLabelsTheAgentsSelect() {
+        assertThat(notes(ChartUnderTest.valuesFile("everything-on.yaml"))).contains("kubectl get nodes -l "
+                + "feature.node.kubernetes.io/iommu-enabled=true,kubernetes.io/os=linux,vfio.example.com/passthrough=true");
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void theExamplePolicyInTheNotesUsesOnlyFieldsTheCrdDefines() {
+        String notes = notes();
+        String heredoc = notes.substring(notes.indexOf("<<'YAML'\n") + "<<'YAML'\n".length());
+        String yaml = heredoc.substring(0, heredoc.indexOf("     YAML\n")).stripIndent();
+
+        Map<String, Object> policy = new KubernetesSerialization().unmarshal(yaml, Map.class);
+        assertThat(policy).containsEntry("kind", "VfioBindingPolicy").containsEntry("apiVersion", "vfio.example.com/v1alpha1");
+        assertThat(CrdSchema.of("vfiobindingpolicies.vfio.example.com-v1.yml").undefinedFields(policy)).isEmpty();
+        assertThat((Map<String, Object>) policy.get("spec")).containsEntry("companions", "Bind");
+    }
+
+    @Test
     void notesWarnWhenBindingIsOff() {
         assertThat(notes()).doesNotContain("Binding is OFF");
         assertThat(notes(ChartUnderTest.valuesFile("binding-off.yaml"))).contains("Binding is OFF");
