@@ -46,6 +46,7 @@ public final class NodeDaemon implements AutoCloseable {
     private volatile boolean running = true;
     private volatile RescanListener listener = (assessment, resources) -> { };
     private volatile String scanProblem;
+    private volatile boolean started;
     private Thread loop;
     private DirectoryWatch devVfioWatch;
 
@@ -72,10 +73,18 @@ public final class NodeDaemon implements AutoCloseable {
         return this;
     }
 
-    /** Scans once (so the first publication is complete), then keeps rescanning in the background. */
+    /**
+     * Scans once (so the first publication is complete), then keeps rescanning in the background.
+     *
+     * @throws HostReadException when the first scan fails: the root is not a host (a wrong --root)
+     */
     public NodeDaemon start() throws IOException {
         LOG.info("serving VFIO devices of {} from {}", root, source.describe());
         rescanNow();
+        if (scanProblem != null) {
+            throw new HostReadException(scanProblem);
+        }
+        started = true;
         loop = new Thread(this::run, "vfio-rescan");
         loop.setDaemon(true);
         loop.start();
@@ -126,10 +135,10 @@ public final class NodeDaemon implements AutoCloseable {
                 }
             } catch (HostReadException e) {
                 metrics.error("rescan");
-                if (!e.getMessage().equals(scanProblem)) {
+                if (started && !e.getMessage().equals(scanProblem)) {
                     LOG.error("host scan failed, every device is Unhealthy until it works: {}", e.getMessage());
-                    scanProblem = e.getMessage();
                 }
+                scanProblem = e.getMessage();
                 resources = allUnhealthy(last, "host scan failed: " + e.getMessage());
             } catch (RuntimeException e) {
                 // a bug or a source failure: keep publishing what we had rather than dropping devices

@@ -195,7 +195,10 @@ public final class GroupAllocations {
             podResourcesReachable = false;
             held = holds.size();
         }
-        if (first) {
+        if (first && held == 0) {
+            LOG.warn("PodResources API unreachable ({}): IOMMU groups of pods that already run are not known"
+                    + " until it answers", why);
+        } else if (first) {
             LOG.warn("PodResources API unreachable ({}): keeping all {} IOMMU group hold(s) until it answers",
                     why, held);
         }

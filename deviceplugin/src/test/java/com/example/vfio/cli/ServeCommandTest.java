@@ -18,10 +18,12 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** {@code vfio-node serve --policies examples/policies/gpu.yaml} against the shipped sample host. */
+@Timeout(60) // a serve that starts when it should refuse would block forever
 class ServeCommandTest {
 
     static final Path SAMPLE_HOST = Path.of("..", "examples", "sample-host");
@@ -114,6 +116,16 @@ class ServeCommandTest {
         assertThat(run(err2, "serve", "--policies", GPU_POLICY.toString(), "--node-labels", "gpu", "--metrics-port",
                 "0")).isEqualTo(2);
         assertThat(err2.toString()).contains("--node-labels: 'gpu' is not a label key=value");
+    }
+
+    @Test
+    void a_root_that_is_not_a_host_is_one_line_and_status_2_and_leaves_no_socket() {
+        StringWriter err = new StringWriter();
+        Path pluginDir = tmp.resolve("dp");
+        assertThat(run(err, "serve", "--root", tmp.resolve("nothing").toString(), "--policies", GPU_POLICY.toString(),
+                "--plugin-dir", pluginDir.toString(), "--metrics-port", "0")).isEqualTo(2);
+        assertThat(err.toString()).startsWith("vfio-node: ").contains("(check --root)").hasLineCount(1);
+        assertThat(pluginDir.resolve("vfio-gpu.sock")).doesNotExist();
     }
 
     @Test

@@ -92,6 +92,21 @@ class GroupAllocationsTest {
         assertThat(calls[0]).isEqualTo(2);
     }
 
+    @Test
+    void recovered_pods_lock_their_groups_and_a_group_running_pods_already_split_keeps_the_first_holder()
+            throws Exception {
+        allocations.recover(List.of(
+                new GroupAllocations.Recovered(GPU, claim("0000:41:00.0", "14")),
+                new GroupAllocations.Recovered(GPU, claim("0000:41:00.1", "14")),
+                new GroupAllocations.Recovered(NIC, claim("0000:41:00.2", "14")),
+                new GroupAllocations.Recovered(NIC, claim("0000:81:00.2", "31"))));
+
+        assertThat(allocations.holds().get("14").units()).containsExactlyInAnyOrder("0000:41:00.0", "0000:41:00.1");
+        assertThat(allocations.holds().get("31").resource()).isEqualTo(NIC);
+        assertThatThrownBy(() -> allocations.acquire(NIC, List.of(claim("0000:41:00.3", "14"))))
+                .hasMessageContaining("held with 0000:41:00.0,0000:41:00.1");
+    }
+
     /**
      * Whatever sequence of single-device Allocate calls arrives, a group is only ever held by the device
      * that took it first: siblings are always refused while it is held.
