@@ -305,6 +305,9 @@ public final class BindingEngine {
                         + "; the journal keeps the step, and the next pass finishes or rolls it back");
             }
             problem = e.getMessage() + " (" + e.errno() + ")";
+        } catch (RuntimeException e) {
+            // e.g. the journal could not be written between two writes: do not leave the device half done
+            problem = e.getMessage();
         }
         if (problem == null) {
             DriverState now = sysfs.stateOf(address);
@@ -324,8 +327,12 @@ public final class BindingEngine {
             String left = drive(address, Goal.backTo(before), false, false);
             DriverState now = sysfs.stateOf(address);
             if (left == null) {
-                journal.finish(address, now);
                 rolled = "rolled back to " + before.describe();
+                try {
+                    journal.finish(address, now);
+                } catch (RuntimeException e) {
+                    rolled += " (the journal could not record that: " + e.getMessage() + ")";
+                }
             } else {
                 rolled = "rolling back did not restore " + before.describe() + ": " + left
                         + "; the journal keeps the step and the next pass retries";

@@ -50,6 +50,7 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     private final Map<String, String[]> availableModules = new LinkedHashMap<>();
     private final Map<String, Errno> failNext = new HashMap<>();
     private final Set<String> crashAfter = new HashSet<>();
+    private final Map<String, Runnable> afterWrite = new HashMap<>();
     private final Set<String> bindsNothing = new HashSet<>();
     private final Map<String, CountDownLatch> hangingUnbinds = new HashMap<>();
     private final List<String> writes = new ArrayList<>();
@@ -102,6 +103,12 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     /** The next write of {@code attribute} (override, unbind, probe) for the device fails with errno. */
     public SimulatedKernel failNext(String address, String attribute, Errno errno) {
         failNext.put(address + " " + attribute, errno);
+        return this;
+    }
+
+    /** Runs {@code action} once, right after this write took effect (something else on the node happens). */
+    public synchronized SimulatedKernel afterWrite(String address, String attribute, Runnable action) {
+        afterWrite.put(address + " " + attribute, action);
         return this;
     }
 
@@ -220,6 +227,10 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
                 case "override" -> writeOverride(address, value);
                 case "unbind" -> unbindFrom(address, parts[1]);
                 default -> probe(address);
+            }
+            Runnable action = afterWrite.remove(address + " " + attribute);
+            if (action != null) {
+                action.run();
             }
             if (crashAfter.remove(address + " " + attribute)) {
                 throw new SimulatedCrash("the daemon died right after the " + attribute + " write for " + address);
