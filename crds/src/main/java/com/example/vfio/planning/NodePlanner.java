@@ -8,6 +8,7 @@ import com.example.vfio.api.VfioBindingPolicy;
 import com.example.vfio.api.VfioBindingPolicySpec;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -113,7 +114,7 @@ public final class NodePlanner {
                 }
             }
             Set<List<String>> wishes = new HashSet<>();
-            best.forEach(c -> wishes.add(java.util.Arrays.asList(c.driver, c.resourceName)));
+            best.forEach(c -> wishes.add(Arrays.asList(c.driver, c.resourceName)));
             if (wishes.size() > 1) {
                 conflicts.add(new PlanConflict(address, best.stream()
                         .map(c -> new PlanConflict.Claim(c.policy, c.priority, c.driver, c.resourceName)).toList()));

@@ -1,5 +1,6 @@
 package com.example.vfio.planning;
 
+import com.example.vfio.api.Companions;
 import com.example.vfio.api.DeviceSelector;
 import com.example.vfio.api.Drivers;
 import com.example.vfio.api.VfioBindingPolicy;
@@ -68,7 +69,7 @@ public final class PolicyValidator {
         if (priority < VfioBindingPolicySpec.MIN_PRIORITY || priority > VfioBindingPolicySpec.MAX_PRIORITY) {
             p.add("spec.priority: " + priority + " is outside " + VfioBindingPolicySpec.MIN_PRIORITY + ".." + VfioBindingPolicySpec.MAX_PRIORITY);
         }
-        if (host && spec.effectiveCompanions() == com.example.vfio.api.Companions.Bind) {
+        if (host && spec.effectiveCompanions() == Companions.Bind) {
             p.add("spec.companions: Bind needs a VFIO driver, not host");
         }
         if (host && !spec.effectiveManaged()) {

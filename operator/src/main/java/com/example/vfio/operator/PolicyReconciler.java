@@ -5,6 +5,7 @@ import com.example.vfio.api.VfioBindingPolicyStatus;
 import com.example.vfio.api.VfioNodeState;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -45,6 +46,7 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
     private final EventRecorder events;
     private final Clock clock;
     private final Duration releaseRecheck;
+    private final boolean serverSideApply;
     private InformerEventSource<VfioNodeState, VfioBindingPolicy> states;
     private InformerEventSource<Node, VfioBindingPolicy> nodes;
     /**
@@ -53,8 +55,9 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
      */
     private final Map<String, List<Condition>> announced = new ConcurrentHashMap<>();
 
-    PolicyReconciler(EventRecorder events, Clock clock, Duration releaseRecheck) {
+    PolicyReconciler(EventRecorder events, Clock clock, Duration releaseRecheck, boolean serverSideApply) {
         this.events = events;
+        this.serverSideApply = serverSideApply;
         this.clock = clock;
         this.releaseRecheck = releaseRecheck;
     }
@@ -90,6 +93,15 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
         if (fresh.equals(old)) {
             return UpdateControl.noUpdate();
         }
+        if (serverSideApply) {
+            // apply only what this field manager owns: name and status
+            VfioBindingPolicy applied = new VfioBindingPolicy();
+            applied.setMetadata(new ObjectMetaBuilder().withName(policy.getMetadata().getName()).build());
+            applied.setSpec(null);
+            applied.setStatus(fresh);
+            return UpdateControl.patchStatus(applied);
+        }
+        // JOSDK's non-SSA path diffs against the cached object: hand it the whole object with the new status
         policy.setStatus(fresh);
         return UpdateControl.patchStatus(policy);
     }

@@ -45,7 +45,7 @@ public final class VfioOperator implements AutoCloseable {
                 .withGenerationAware(false)
                 .withFieldManager(OperatorSettings.FIELD_MANAGER)
                 .withRetry(retry()));
-        operator.register(new PolicyReconciler(events, clock, settings.releaseRecheck()), c -> c.withName(PolicyReconciler.NAME)
+        operator.register(new PolicyReconciler(events, clock, settings.releaseRecheck(), settings.serverSideApply()), c -> c.withName(PolicyReconciler.NAME)
                 .withFinalizer(VfioBindingPolicy.FINALIZER)
                 .withFieldManager(OperatorSettings.FIELD_MANAGER)
                 .withRetry(retry()));

@@ -43,6 +43,12 @@ final class FakeNodeAgent {
         return this;
     }
 
+    /** The admin fixed what made the agent refuse (e.g. set force: true, moved the console). */
+    FakeNodeAgent allow(String address) {
+        refusals.remove(address);
+        return this;
+    }
+
     /** One pass of the agent: read the spec, "bind", write the status (observedGeneration = the spec's generation). */
     void sync() {
         for (int attempt = 1; ; attempt++) {

@@ -34,6 +34,13 @@ import java.util.UUID;
  * and the operator running against it with plain patches (the mock answers server-side apply with 415).
  */
 final class MockCluster implements AutoCloseable {
+    /** The mock logs every request through java.util.logging; held here so the level sticks. */
+    private static final java.util.logging.Logger MOCK_LOG = java.util.logging.Logger.getLogger("io.fabric8.mockwebserver");
+
+    static {
+        MOCK_LOG.setLevel(java.util.logging.Level.WARNING);
+    }
+
     static final Path CRD_DIR = Path.of(System.getProperty("crds.dir", "../crds"));
 
     final KubernetesMockServer server;

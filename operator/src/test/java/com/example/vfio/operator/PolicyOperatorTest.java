@@ -117,6 +117,16 @@ class PolicyOperatorTest {
     }
 
     @Test
+    void a_write_the_api_server_fails_is_retried_until_it_lands() {
+        cluster.server.expect().patch().withPath("/apis/vfio.example.com/v1alpha1/vfionodestates/gpu-1")
+                .andReturn(500, "etcd is having a bad day").times(2);
+
+        cluster.apply(policy("gpus").onNodes("gpu", "h100").select(NVIDIA_GPUS).resource("gpu").build());
+
+        awaitSpec("gpu-1", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
+    }
+
+    @Test
     void selectors_by_vendor_class_address_and_host_driver_each_pick_their_devices() {
         cluster.apply(policy("by-vendor").select(DeviceSelector.of().withVendors("15B3")).driver("mlx5_vfio_pci").resource("nic").build());
         cluster.apply(policy("by-class").select(DeviceSelector.of().withClasses("0403")).driver("vfio-pci").resource("audio").build());
@@ -227,6 +237,30 @@ class PolicyOperatorTest {
         assertThat(ready.getMessage()).isEqualTo("1/2 nodes ready; not in effect on gpu-2");
         await().atMost(WAIT).until(() -> cluster.eventsAbout("gpus").stream()
                 .map(Event::getReason).anyMatch("NodesFailing"::equals));
+
+        gpu2.allow("0000:41:00.0");
+        gpu2.sync();
+        VfioBindingPolicyStatus recovered = awaitStatus("gpus", condition("Ready", "True", "AllNodesReady"));
+        assertThat(recovered.getFailingNodes()).as("a merge of the status must not keep the old entries").isEmpty();
+        assertThat(recovered.condition("Degraded").getStatus()).isEqualTo("False");
+        assertThat(recovered.getConditions()).hasSize(4);
+    }
+
+    @Test
+    void a_deleted_policy_does_not_wait_for_a_node_that_is_gone() {
+        cluster.apply(policy("gpus").onNodes("gpu", "h100").select(NVIDIA_GPUS).resource("gpu").build());
+        awaitSpec("gpu-1", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
+        awaitSpec("gpu-2", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
+        syncAll();
+        awaitStatus("gpus", condition("Ready", "True", "AllNodesReady"));
+
+        cluster.deletePolicy("gpus");
+        awaitSpec("gpu-1", d -> hasEntry(d, "0000:41:00.0", "host", null));
+        gpu1.sync();
+        cluster.deleteNode("gpu-2");
+
+        await().atMost(WAIT).until(() -> cluster.policy("gpus").isEmpty());
+        await().atMost(WAIT).until(() -> cluster.nodeState("gpu-2").isEmpty());
     }
 
     @Test
