@@ -17,8 +17,4 @@ public record DeviceOutcome(String address, String desiredDriver, BindState stat
     public BindResult toBindResult() {
         return new BindResult(address, desiredDriver, state, message, time.toString());
     }
-
-    public boolean isProblem() {
-        return state == BindState.Failed || state == BindState.Refused;
-    }
 }

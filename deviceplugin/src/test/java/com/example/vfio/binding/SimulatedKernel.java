@@ -88,12 +88,6 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
         return this;
     }
 
-    /** Marks an already loaded driver as a VFIO driver (creates vfio-dev on bind). */
-    public SimulatedKernel vfioDriver(String driver) {
-        vfioDrivers.add(driver);
-        return this;
-    }
-
     /** The driver the kernel binds to the device when no override is set. */
     public SimulatedKernel nativeDriver(String address, String driver) {
         nativeDrivers.put(address, driver);
@@ -127,11 +121,6 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     /** drivers_probe returns success and binds nothing. */
     public SimulatedKernel probeBindsNothing(String address) {
         bindsNothing.add(address);
-        return this;
-    }
-
-    public SimulatedKernel probeWorks(String address) {
-        bindsNothing.remove(address);
         return this;
     }
 
