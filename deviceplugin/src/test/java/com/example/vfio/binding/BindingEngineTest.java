@@ -258,9 +258,9 @@ class BindingEngineTest {
     void journalLostMidBind() {
         server.kernel.afterWrite(AUDIO, "override", () -> {
             try {
+                // something else took the journal's place: the atomic rename onto it fails
                 Files.delete(server.journalFile);
-                Files.delete(server.journalFile.getParent());
-                Files.writeString(server.journalFile.getParent(), "the disk is full");
+                Files.createDirectories(server.journalFile.resolve("in-the-way"));
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
