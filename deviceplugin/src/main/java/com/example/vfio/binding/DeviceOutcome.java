@@ -17,4 +17,9 @@ public record DeviceOutcome(String address, String desiredDriver, BindState stat
     public BindResult toBindResult() {
         return new BindResult(address, desiredDriver, state, message, time.toString());
     }
+
+    /** Failed or refused: something the admin has to look at. */
+    public boolean isProblem() {
+        return state == BindState.Failed || state == BindState.Refused;
+    }
 }
