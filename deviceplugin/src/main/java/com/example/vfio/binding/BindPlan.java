@@ -14,8 +14,4 @@ public record BindPlan(List<PlannedChange> changes, List<String> notes, boolean 
         changes = List.copyOf(changes);
         notes = List.copyOf(notes);
     }
-
-    public boolean hasRefusals() {
-        return changes.stream().anyMatch(c -> c.action() == PlannedChange.Action.REFUSED);
-    }
 }

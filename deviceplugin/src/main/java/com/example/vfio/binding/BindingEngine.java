@@ -17,6 +17,7 @@ import com.example.vfio.pci.SysfsScanner;
 import com.example.vfio.viability.HostAssessment;
 import com.example.vfio.viability.VfioDriverTest;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
@@ -43,13 +44,15 @@ import org.slf4j.LoggerFactory;
  * device's failure never stops the others.</li>
  * <li>{@link #recover} finishes or rolls back a step a crash interrupted, from the journal.</li>
  * </ol>
- * Every method is synchronized: the engine owns the journal and the host's binding state, and at most
- * one bind runs at a time.
+ * Every method is synchronized, and {@link #apply} and {@link #recover} hold the journal's node-wide
+ * lock: the engine owns the journal and the host's binding state, and at most one bind runs at a time
+ * on the node, even with a second vfio-node process (an admin's {@code apply} next to the daemon).
  */
 public final class BindingEngine {
     private static final Logger LOG = LoggerFactory.getLogger(BindingEngine.class);
     static final String ACTION_BIND = "bind";
     static final String ACTION_HOST = "host";
+    public static final Duration DEFAULT_LOCK_WAIT = Duration.ofSeconds(30);
 
     private final HostRoot root;
     private final PciSysfs sysfs;
@@ -57,9 +60,17 @@ public final class BindingEngine {
     private final BindingJournal journal;
     private final DeviceHolders holders;
     private final Clock clock;
+    private final Duration lockWait;
 
     public BindingEngine(HostRoot root, SysfsWriter writer, ModuleLoader modules, BindingJournal journal,
             DeviceHolders holders, Clock clock) {
+        this(root, writer, modules, journal, holders, clock, DEFAULT_LOCK_WAIT);
+    }
+
+    /** @param lockWait how long to wait for another vfio-node process that holds the binding lock */
+    public BindingEngine(HostRoot root, SysfsWriter writer, ModuleLoader modules, BindingJournal journal,
+            DeviceHolders holders, Clock clock, Duration lockWait) {
+        this.lockWait = lockWait;
         this.root = root;
         this.sysfs = new PciSysfs(root, writer);
         this.resolver = new DriverResolver(sysfs, modules);
@@ -76,6 +87,7 @@ public final class BindingEngine {
 
     /** Decides what to do for each desired device; reads the host, changes nothing. */
     public synchronized BindPlan plan(HostAssessment assessment, List<DesiredDevice> desired) {
+        journal.reload();
         HostSnapshot snapshot = assessment.snapshot();
         VfioDriverTest vfio = VfioDriverTest.of(snapshot);
         BindingGuards guards = new BindingGuards(sysfs, holders);
@@ -209,6 +221,12 @@ public final class BindingEngine {
      * outcomes come back in address order, one per planned device (plus any recovered device).
      */
     public synchronized List<DeviceOutcome> apply(BindPlan plan) {
+        try (BindingJournal.Lock lock = journal.lock(lockWait)) {
+            return applyLocked(plan);
+        }
+    }
+
+    private List<DeviceOutcome> applyLocked(BindPlan plan) {
         Map<String, DeviceOutcome> outcomes = new TreeMap<>();
         for (DeviceOutcome recovered : recoverSteps()) {
             outcomes.put(recovered.address(), recovered);
@@ -305,6 +323,9 @@ public final class BindingEngine {
                         + "; the journal keeps the step, and the next pass finishes or rolls it back");
             }
             problem = e.getMessage() + " (" + e.errno() + ")";
+        } catch (RuntimeException e) {
+            // e.g. the journal could not be written between two writes: do not leave the device half done
+            problem = e.getMessage();
         }
         if (problem == null) {
             DriverState now = sysfs.stateOf(address);
@@ -324,8 +345,12 @@ public final class BindingEngine {
             String left = drive(address, Goal.backTo(before), false, false);
             DriverState now = sysfs.stateOf(address);
             if (left == null) {
-                journal.finish(address, now);
                 rolled = "rolled back to " + before.describe();
+                try {
+                    journal.finish(address, now);
+                } catch (RuntimeException e) {
+                    rolled += " (the journal could not record that: " + e.getMessage() + ")";
+                }
             } else {
                 rolled = "rolling back did not restore " + before.describe() + ": " + left
                         + "; the journal keeps the step and the next pass retries";
@@ -423,7 +448,9 @@ public final class BindingEngine {
      * writes). Run once at start, before any new step; {@link #apply} does it too.
      */
     public synchronized List<DeviceOutcome> recover() {
-        return recoverSteps();
+        try (BindingJournal.Lock lock = journal.lock(lockWait)) {
+            return recoverSteps();
+        }
     }
 
     private List<DeviceOutcome> recoverSteps() {

@@ -9,6 +9,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -17,6 +19,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.Collections;
 import java.util.Map;
 import java.util.Optional;
@@ -32,8 +35,8 @@ import java.util.TreeMap;
  * once the device is back to its original state.
  *
  * <p>Every change rewrites the whole file atomically: a temporary file in the same directory, fsync,
- * rename over the old one, fsync of the directory. The file is owned by one engine; it is not safe to
- * share between processes.
+ * rename over the old one, fsync of the directory. Changes are made under {@link #lock}, which also
+ * keeps a second vfio-node process from binding at the same time.
  */
 public final class BindingJournal {
     public static final Path DEFAULT_FILE = Path.of("/var/lib/vfio-passthrough/journal.json");
@@ -93,6 +96,9 @@ public final class BindingJournal {
     private final Path file;
     private final Clock clock;
     private final TreeMap<PciAddress, Entry> entries = new TreeMap<>();
+    private FileChannel lockChannel;
+    private FileLock fileLock;
+    private int lockHolds;
 
     private BindingJournal(Path file, Clock clock) {
         this.file = file;
@@ -106,11 +112,21 @@ public final class BindingJournal {
      */
     public static BindingJournal open(Path file, Clock clock) {
         BindingJournal journal = new BindingJournal(file.toAbsolutePath(), clock);
+        journal.reload();
+        return journal;
+    }
+
+    /**
+     * Reads the file again: another vfio-node process ({@code serve}, {@code apply}) may have changed
+     * it. Writes are atomic renames, so a read never sees half a journal.
+     */
+    public synchronized void reload() {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
         } catch (NoSuchFileException e) {
-            return journal;
+            entries.clear();
+            return;
         } catch (IOException e) {
             throw new HostReadException("cannot read the binding journal " + file + ": " + e.getMessage(), e);
         }
@@ -126,32 +142,107 @@ public final class BindingJournal {
             throw new HostReadException("the binding journal " + file + " has version " + doc.version() + ", this"
                     + " vfio-node reads version " + VERSION);
         }
+        TreeMap<PciAddress, Entry> read = new TreeMap<>();
         if (doc.devices() != null) {
             for (Map.Entry<String, Entry> e : doc.devices().entrySet()) {
                 if (!PciAddress.isValid(e.getKey()) || e.getValue() == null) {
                     throw new HostReadException("the binding journal " + file + " lists '" + e.getKey()
                             + "', not a PCI address with an entry");
                 }
-                journal.entries.put(PciAddress.parse(e.getKey()), e.getValue());
+                read.put(PciAddress.parse(e.getKey()), e.getValue());
             }
         }
-        return journal;
+        entries.clear();
+        entries.putAll(read);
+    }
+
+    /** The exclusive right to change the journal, and so the node's bindings; {@link #close()} gives it up. */
+    public interface Lock extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * Takes the node-wide binding lock ({@code <journal>.lock}, an fcntl lock, so it also keeps a
+     * second vfio-node process such as an admin's {@code apply} next to the daemon from binding at
+     * the same time), waiting up to {@code wait}, and reloads the journal under it. Reentrant for
+     * this journal object. The lock file's channel stays open for the journal's lifetime: closing
+     * any channel of a file would drop every fcntl lock this JVM holds on it.
+     *
+     * @throws BindingException when another process keeps the lock longer than {@code wait}
+     */
+    public synchronized Lock lock(Duration wait) {
+        if (lockHolds > 0) {
+            lockHolds++;
+            return this::unlock;
+        }
+        Path lockFile = file.resolveSibling(file.getFileName() + ".lock");
+        long deadline = System.nanoTime() + wait.toNanos();
+        try {
+            if (lockChannel == null) {
+                Files.createDirectories(file.getParent());
+                lockChannel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            }
+            while (true) {
+                try {
+                    fileLock = lockChannel.tryLock();
+                } catch (OverlappingFileLockException e) {
+                    fileLock = null; // another journal object of this JVM holds it
+                }
+                if (fileLock != null) {
+                    break;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new BindingException("another vfio-node process is binding on this node (it holds "
+                            + lockFile + "); nothing was done: try again when it has finished");
+                }
+                Thread.sleep(50);
+            }
+        } catch (IOException e) {
+            throw new BindingException("cannot lock the binding journal " + lockFile + ": " + e.getMessage()
+                    + "; nothing is changed without it", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BindingException("interrupted while waiting for the binding lock " + lockFile);
+        }
+        lockHolds = 1;
+        try {
+            reload();
+        } catch (RuntimeException e) {
+            unlock();
+            throw e;
+        }
+        return this::unlock;
+    }
+
+    private synchronized void unlock() {
+        if (lockHolds == 0) {
+            return;
+        }
+        if (--lockHolds == 0 && fileLock != null) {
+            try {
+                fileLock.release();
+            } catch (IOException e) {
+                // the lock goes with the process at the latest
+            }
+            fileLock = null;
+        }
     }
 
     public Path file() {
         return file;
     }
 
-    public Optional<Entry> entry(PciAddress address) {
+    public synchronized Optional<Entry> entry(PciAddress address) {
         return Optional.ofNullable(entries.get(address));
     }
 
-    public SortedMap<PciAddress, Entry> entries() {
+    public synchronized SortedMap<PciAddress, Entry> entries() {
         return Collections.unmodifiableSortedMap(new TreeMap<>(entries));
     }
 
     /** The driver a device had before this project first changed it, when the journal knows it. */
-    public Optional<String> originalDriver(PciAddress address) {
+    public synchronized Optional<String> originalDriver(PciAddress address) {
         Entry entry = entries.get(address);
         return entry == null ? Optional.empty() : Optional.ofNullable(entry.originalDriver());
     }
@@ -163,7 +254,7 @@ public final class BindingJournal {
      * @param companionOf for a bind, the device it accompanies (null: bound for its own sake); a
      *                    release keeps what the entry says
      */
-    public Step begin(PciAddress address, String action, DriverState current, Goal goal, String phase,
+    public synchronized Step begin(PciAddress address, String action, DriverState current, Goal goal, String phase,
             String companionOf) {
         Entry old = entries.get(address);
         DriverState original = old == null ? current : old.original();
@@ -177,7 +268,7 @@ public final class BindingJournal {
     }
 
     /** Records that the step in progress moves on to its next write. */
-    public void phase(PciAddress address, String phase) {
+    public synchronized void phase(PciAddress address, String phase) {
         Entry old = entries.get(address);
         if (old == null || old.step() == null) {
             throw new IllegalStateException("no step in progress for " + address);
@@ -188,7 +279,7 @@ public final class BindingJournal {
     }
 
     /** Ends the step in progress; the entry goes when the device is back to its original state. */
-    public void finish(PciAddress address, DriverState now) {
+    public synchronized void finish(PciAddress address, DriverState now) {
         Entry old = entries.get(address);
         if (old == null) {
             return;
@@ -202,7 +293,7 @@ public final class BindingJournal {
     }
 
     /** Drops a device's entry (it is back where it started, or gone from the host). */
-    public void forget(PciAddress address) {
+    public synchronized void forget(PciAddress address) {
         if (entries.remove(address) != null) {
             save();
         }

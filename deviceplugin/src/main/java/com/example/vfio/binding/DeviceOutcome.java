@@ -18,6 +18,7 @@ public record DeviceOutcome(String address, String desiredDriver, BindState stat
         return new BindResult(address, desiredDriver, state, message, time.toString());
     }
 
+    /** Failed or refused: something the admin has to look at. */
     public boolean isProblem() {
         return state == BindState.Failed || state == BindState.Refused;
     }

@@ -28,8 +28,4 @@ public record PlannedChange(String address, String desiredDriver, Action action,
         /** A safety guard or a bad name: nothing is touched. */
         REFUSED
     }
-
-    public boolean changes() {
-        return action == Action.BIND || action == Action.RELEASE;
-    }
 }

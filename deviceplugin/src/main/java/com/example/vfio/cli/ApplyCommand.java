@@ -3,6 +3,7 @@ package com.example.vfio.cli;
 import com.example.vfio.api.DesiredDevice;
 import com.example.vfio.api.VfioBindingPolicy;
 import com.example.vfio.binding.BindPlan;
+import com.example.vfio.binding.BindingException;
 import com.example.vfio.binding.BindingEngine;
 import com.example.vfio.binding.BindingJournal;
 import com.example.vfio.binding.BoundedSysfsWriter;
@@ -149,7 +150,13 @@ final class ApplyCommand implements Callable<Integer> {
         if (!dryRun) {
             ensureJournalWritable();
             // a step a crash interrupted is finished or rolled back before the host is read for the plan
-            recovered = engine.recover();
+            try {
+                recovered = engine.recover();
+            } catch (BindingException e) {
+                err.println("vfio-node: " + e.getMessage());
+                err.flush();
+                return 1;
+            }
         }
 
         HostSnapshot snapshot = new SysfsScanner(host).scan();
@@ -163,7 +170,13 @@ final class ApplyCommand implements Callable<Integer> {
             report = ApplyReport.planned(host.toString(), node, snapshot.kernelRelease(), parsed.size(), nodePlan, plan);
         } else {
             List<DeviceOutcome> outcomes = new ArrayList<>(recovered);
-            outcomes.addAll(engine.apply(plan));
+            try {
+                outcomes.addAll(engine.apply(plan));
+            } catch (BindingException e) {
+                err.println("vfio-node: " + e.getMessage());
+                err.flush();
+                return 1;
+            }
             report = ApplyReport.applied(host.toString(), node, snapshot.kernelRelease(), parsed.size(), nodePlan, plan,
                     recovered, outcomes, journalFile.file().toString());
         }

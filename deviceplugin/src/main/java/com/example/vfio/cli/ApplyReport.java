@@ -101,7 +101,7 @@ final class ApplyReport {
             out.append("No device is selected by a policy on this node.\n");
         }
         for (Line l : lines) {
-            out.append(String.format("%-11s %s", label(l), l.address()));
+            out.append(String.format("%-11s %s", label(l), printable(l.address())));
             if (l.state() == BindState.Refused || l.state() == BindState.Failed) {
                 out.append(": ").append(l.message());
             } else {
@@ -253,6 +253,11 @@ final class ApplyReport {
             }
         }
         return idle;
+    }
+
+    /** An address that failed validation may hold anything: never let it break the table. */
+    private static String printable(String text) {
+        return text == null ? "(none)" : text.replaceAll("\\p{Cntrl}", "?");
     }
 
     private static String word(Action action) {

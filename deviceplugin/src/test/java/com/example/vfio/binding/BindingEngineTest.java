@@ -254,6 +254,29 @@ class BindingEngineTest {
     }
 
     @Test
+    @DisplayName("a journal that cannot be written between two writes stops the bind and rolls the device back")
+    void journalLostMidBind() {
+        server.kernel.afterWrite(AUDIO, "override", () -> {
+            try {
+                // something else took the journal's place: the atomic rename onto it fails
+                Files.delete(server.journalFile);
+                Files.createDirectories(server.journalFile.resolve("in-the-way"));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+
+        DeviceOutcome audio = of(server.run(server.engine(), want(AUDIO, "vfio-pci")), AUDIO);
+
+        assertThat(audio.state()).isEqualTo(BindState.Failed);
+        assertThat(audio.message()).startsWith("cannot write the binding journal")
+                .contains("; rolled back to snd_hda_intel (the journal could not record that: cannot write");
+        assertThat(server.driverOf(AUDIO)).isEqualTo("snd_hda_intel");
+        assertThat(server.overrideOf(AUDIO)).isEqualTo("(null)");
+        assertThat(server.kernel.writes()).containsExactly("override 0000:41:00.1 vfio-pci", "override 0000:41:00.1 \\n");
+    }
+
+    @Test
     @DisplayName("a device that vanished after planning fails alone; the other devices are still bound")
     void vanishedDeviceFailsAlone() {
         BindingEngine engine = server.engine();

@@ -50,6 +50,7 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     private final Map<String, String[]> availableModules = new LinkedHashMap<>();
     private final Map<String, Errno> failNext = new HashMap<>();
     private final Set<String> crashAfter = new HashSet<>();
+    private final Map<String, Runnable> afterWrite = new HashMap<>();
     private final Set<String> bindsNothing = new HashSet<>();
     private final Map<String, CountDownLatch> hangingUnbinds = new HashMap<>();
     private final List<String> writes = new ArrayList<>();
@@ -87,12 +88,6 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
         return this;
     }
 
-    /** Marks an already loaded driver as a VFIO driver (creates vfio-dev on bind). */
-    public SimulatedKernel vfioDriver(String driver) {
-        vfioDrivers.add(driver);
-        return this;
-    }
-
     /** The driver the kernel binds to the device when no override is set. */
     public SimulatedKernel nativeDriver(String address, String driver) {
         nativeDrivers.put(address, driver);
@@ -102,6 +97,12 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     /** The next write of {@code attribute} (override, unbind, probe) for the device fails with errno. */
     public SimulatedKernel failNext(String address, String attribute, Errno errno) {
         failNext.put(address + " " + attribute, errno);
+        return this;
+    }
+
+    /** Runs {@code action} once, right after this write took effect (something else on the node happens). */
+    public synchronized SimulatedKernel afterWrite(String address, String attribute, Runnable action) {
+        afterWrite.put(address + " " + attribute, action);
         return this;
     }
 
@@ -120,11 +121,6 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
     /** drivers_probe returns success and binds nothing. */
     public SimulatedKernel probeBindsNothing(String address) {
         bindsNothing.add(address);
-        return this;
-    }
-
-    public SimulatedKernel probeWorks(String address) {
-        bindsNothing.remove(address);
         return this;
     }
 
@@ -220,6 +216,10 @@ public final class SimulatedKernel implements SysfsWriter, ModuleLoader {
                 case "override" -> writeOverride(address, value);
                 case "unbind" -> unbindFrom(address, parts[1]);
                 default -> probe(address);
+            }
+            Runnable action = afterWrite.remove(address + " " + attribute);
+            if (action != null) {
+                action.run();
             }
             if (crashAfter.remove(address + " " + attribute)) {
                 throw new SimulatedCrash("the daemon died right after the " + attribute + " write for " + address);
