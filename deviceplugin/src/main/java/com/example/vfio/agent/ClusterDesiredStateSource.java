@@ -70,7 +70,7 @@ public final class ClusterDesiredStateSource implements DesiredStateSource, Auto
     private void seen(VfioNodeState obj) {
         List<DesiredDevice> devices = obj.getSpec() == null || obj.getSpec().getDevices() == null ? List.of()
                 : new ArrayList<>(obj.getSpec().getDevices());
-        changed(new NodeSpec(true, obj.getMetadata().getGeneration(), devices));
+        changed(new NodeSpec(true, obj.getMetadata().getUid(), obj.getMetadata().getGeneration(), devices));
     }
 
     private void changed(NodeSpec spec) {

@@ -62,6 +62,7 @@ public final class NodeAgent implements AutoCloseable {
     private final Map<String, DeviceOutcome> outcomes = new TreeMap<>();
     private Object boundFingerprint;
     private boolean bindNeeded;
+    private boolean fingerprintNextRescan;
     private Instant failedBindAt;
     private boolean passQueued;
     private VfioNodeStateStatus lastBuilt;
@@ -100,7 +101,7 @@ public final class NodeAgent implements AutoCloseable {
         owner.execute(() -> {
             LOG.info("VfioNodeState spec {}: {} desired device(s)",
                     newSpec.exists() ? "generation " + newSpec.generation() : "absent", newSpec.devices().size());
-            if (newSpec.exists() && !spec.exists()) {
+            if (newSpec.exists() && !Objects.equals(newSpec.uid(), spec.uid())) {
                 publisher.rewriteNextTime(); // (re)created: its status starts empty whatever we wrote before
             }
             spec = newSpec;
@@ -114,7 +115,10 @@ public final class NodeAgent implements AutoCloseable {
         owner.execute(() -> {
             assessment = newAssessment;
             resources = List.copyOf(newResources);
-            if (!Objects.equals(fingerprint(newAssessment), boundFingerprint)
+            if (fingerprintNextRescan) {
+                fingerprintNextRescan = false; // the rescan right after a bind pass: what binding left
+                boundFingerprint = fingerprint(newAssessment);
+            } else if (!Objects.equals(fingerprint(newAssessment), boundFingerprint)
                     || (failedBindAt != null && !clock.instant().isBefore(failedBindAt.plus(failedBindRetry)))) {
                 bindNeeded = true;
             }
@@ -162,7 +166,7 @@ public final class NodeAgent implements AutoCloseable {
                     LOG.info("{}: {}", o.address(), o.message());
                 }
             }
-            boundFingerprint = fingerprint(new ViabilityAnalyzer().assess(new SysfsScanner(root).scan()));
+            fingerprintNextRescan = true;
         } catch (HostReadException e) {
             LOG.error("cannot read the host to bind devices: {}", e.getMessage());
         }

@@ -8,14 +8,15 @@ import java.util.List;
  * they belong to.
  *
  * @param exists     false while the operator has not created the object (or after it was deleted)
+ * @param uid        the object's uid: a new one means it was created again (with an empty status)
  * @param generation the object's generation; null when it does not exist
  */
-public record NodeSpec(boolean exists, Long generation, List<DesiredDevice> devices) {
+public record NodeSpec(boolean exists, String uid, Long generation, List<DesiredDevice> devices) {
     public NodeSpec {
         devices = List.copyOf(devices);
     }
 
     public static NodeSpec absent() {
-        return new NodeSpec(false, null, List.of());
+        return new NodeSpec(false, null, null, List.of());
     }
 }

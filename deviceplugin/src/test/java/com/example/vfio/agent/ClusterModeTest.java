@@ -204,6 +204,23 @@ class ClusterModeTest {
     }
 
     @Test
+    void a_vfio_node_state_deleted_and_created_again_gets_its_status_again_though_nothing_changed()
+            throws Exception {
+        List<DesiredDevice> spec = List.of(new DesiredDevice(GPU2, "auto", "gpu", "gpus", null, null, null, null));
+        createNodeState(spec);
+        startAgent();
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+
+        api.admin().resources(VfioNodeState.class).withName(NODE).delete();
+        eventually().until(() -> nodeState() == null);
+        createNodeState(spec);
+
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded
+                && s.device(GPU2).map(d -> Boolean.TRUE.equals(d.getViable())).orElse(false)).orElse(false));
+        assertThat(kubelet.devices(GPU_RESOURCE)).isEqualTo(Map.of(GPU2, "Healthy"));
+    }
+
+    @Test
     void without_its_vfio_node_state_the_agent_waits_for_the_operator_and_never_creates_it() throws Exception {
         startAgent();
         int before = api.requestCount();
