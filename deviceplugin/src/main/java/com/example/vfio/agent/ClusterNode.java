@@ -43,6 +43,8 @@ public final class ClusterNode implements AutoCloseable {
     /**
      * Scans and publishes to the kubelet once, then starts watching the node's VfioNodeState; returns
      * without waiting for the API server.
+     *
+     * @param engine null: binding is off, devices are only checked and published
      */
     public static ClusterNode start(KubernetesClient client, String nodeName, HostRoot root, BindingEngine engine,
             NodePlugin plugin, PluginMetrics metrics, Settings settings, Clock clock) throws IOException {

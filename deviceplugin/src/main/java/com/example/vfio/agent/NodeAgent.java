@@ -74,6 +74,8 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     /**
+     * @param engine          null: binding is off on this node, every desired device is only checked and
+     *                        published, as with {@code managed: false}
      * @param holds           the plugin's group holds ({@link GroupAllocations#holds()}): what is allocated is
      *                        never rebound, and the status names who holds what
      * @param failedBindRetry a bind step the kernel failed (not a refusal) is tried again on the first rescan
@@ -83,7 +85,7 @@ public final class NodeAgent implements AutoCloseable {
             Supplier<Map<String, GroupAllocations.Hold>> holds, NodeStatusPublisher publisher, Clock clock,
             Duration failedBindRetry) {
         this.root = Objects.requireNonNull(root);
-        this.engine = Objects.requireNonNull(engine);
+        this.engine = engine;
         this.rescanner = Objects.requireNonNull(rescanner);
         this.holds = Objects.requireNonNull(holds);
         this.publisher = Objects.requireNonNull(publisher);
@@ -140,7 +142,7 @@ public final class NodeAgent implements AutoCloseable {
         }
         if (bindNeeded) {
             bindNeeded = false;
-            if (!spec.devices().isEmpty()) {
+            if (engine != null && !spec.devices().isEmpty()) {
                 bind();
                 rescanner.rescanNow(); // comes back as rescanned(): the status of the new state follows
                 return;
@@ -188,8 +190,10 @@ public final class NodeAgent implements AutoCloseable {
 
     private void publishStatus(boolean binding) {
         List<BindResult> results = outcomes.values().stream().map(DeviceOutcome::toBindResult).toList();
-        StatusInputs in = new StatusInputs(assessment, spec.devices(), spec.generation(), publications(),
-                results, hostDrivers(engine.journal()), binding, null, clock.instant());
+        List<DesiredDevice> desired = engine != null ? spec.devices() : spec.devices().stream()
+                .map(NodeAgent::unmanaged).toList();
+        StatusInputs in = new StatusInputs(assessment, desired, spec.generation(), publications(), results,
+                engine == null ? Map.of() : hostDrivers(engine.journal()), binding, null, clock.instant());
         lastBuilt = builder.build(in, lastBuilt);
         publisher.offer(lastBuilt);
     }
@@ -214,6 +218,11 @@ public final class NodeAgent implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    private static DesiredDevice unmanaged(DesiredDevice d) {
+        return new DesiredDevice(d.getAddress(), d.getDriver(), d.getResourceName(), d.getPolicy(),
+                d.getAllocationUnit(), false, d.getForce(), d.getCompanionOf());
     }
 
     private static Map<PciAddress, String> hostDrivers(BindingJournal journal) {

@@ -285,7 +285,8 @@ public final class NodeStatusBuilder {
                 inEffect = true;
                 notYet = null;
             } else if (!want.effectiveManaged()) {
-                o.failed.put(a, a + ": on " + driver + ", not a VFIO driver, and its policy is managed: false");
+                o.failed.put(a, a + ": on " + driver + ", not a VFIO driver, and not rebound here (policy managed:"
+                        + " false, or binding turned off on this node)");
                 continue;
             } else {
                 inEffect = false;

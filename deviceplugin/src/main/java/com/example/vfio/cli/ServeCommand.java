@@ -83,14 +83,20 @@ final class ServeCommand implements Callable<Integer> {
             description = "How often the host is rescanned, besides /dev/vfio changes (default: ${DEFAULT-VALUE}).")
     Duration rescanInterval;
 
-    @Option(names = "--journal", paramLabel = "FILE",
-            description = "Cluster mode: the binding journal, where each device's driver before binding is kept"
-                    + " (default: /var/lib/vfio-passthrough/journal.json).")
-    Path journal;
+    @Option(names = "--journal-dir", paramLabel = "DIR",
+            description = "Cluster mode: where the binding journal (journal.json: each device's driver before it was"
+                    + " rebound) and its lock live (default: /var/lib/vfio-passthrough).")
+    Path journalDir;
 
-    @Option(names = "--modprobe", defaultValue = CommandModuleLoader.DEFAULT_COMMAND, paramLabel = "COMMAND",
+    @Option(names = {"--modprobe-command", "--modprobe"}, defaultValue = CommandModuleLoader.DEFAULT_COMMAND,
+            paramLabel = "CMD",
             description = "Cluster mode: the command that loads a driver module (default: ${DEFAULT-VALUE}).")
     String modprobe;
+
+    @Option(names = "--no-binding",
+            description = "Cluster mode: never rebind; only check and publish the devices already on their drivers"
+                    + " (every policy behaves as managed: false).")
+    boolean noBinding;
 
     @Option(names = "--cdi-dir", paramLabel = "DIR",
             description = "Write CDI spec files here (e.g. /var/run/cdi); none are written without it.")
@@ -167,9 +173,9 @@ final class ServeCommand implements Callable<Integer> {
         if (policies == null) {
             return startCluster(host, node);
         }
-        if (journal != null) {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                    "--journal is for cluster mode (standalone --policies mode does not bind)");
+        if (journalDir != null || noBinding) {
+            throw new CommandLine.ParameterException(spec.commandLine(), (noBinding ? "--no-binding" : "--journal-dir")
+                    + " is for cluster mode (standalone --policies mode does not bind)");
         }
         DesiredStateSource source;
         try {
@@ -196,21 +202,29 @@ final class ServeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--node-labels is for standalone mode: in cluster mode the operator matches the node's labels");
         }
+        if (noBinding && journalDir != null) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--journal-dir and --no-binding exclude"
+                    + " each other: without binding there is no journal");
+        }
         Clock clock = Clock.systemUTC();
-        BindingJournal bindingJournal;
-        CommandModuleLoader modules;
-        try {
-            bindingJournal = BindingJournal.open(journal != null ? journal : BindingJournal.DEFAULT_FILE, clock);
-            modules = CommandModuleLoader.parse(modprobe, Duration.ofSeconds(30));
-        } catch (RuntimeException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        BindingJournal bindingJournal = null;
+        CommandModuleLoader modules = null;
+        if (!noBinding) {
+            try {
+                bindingJournal = BindingJournal.open((journalDir != null ? journalDir
+                        : BindingJournal.DEFAULT_FILE.getParent()).resolve(BindingJournal.DEFAULT_FILE.getFileName()),
+                        clock);
+                modules = CommandModuleLoader.parse(modprobe, Duration.ofSeconds(30));
+            } catch (RuntimeException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            }
         }
         PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, clock);
         GroupAllocations allocations = plugin.allocations();
         DeviceHolders held = address -> allocations.heldDevices().contains(address)
                 ? Optional.of("an allocation of this node's device plugin") : Optional.empty();
-        BindingEngine engine = new BindingEngine(host,
+        BindingEngine engine = noBinding ? null : new BindingEngine(host,
                 new BoundedSysfsWriter(new FileSysfsWriter(), BoundedSysfsWriter.DEFAULT_TIMEOUT), modules,
                 bindingJournal, held, clock);
         KubernetesClient client = new KubernetesClientBuilder().build();

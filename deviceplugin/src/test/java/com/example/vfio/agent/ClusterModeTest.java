@@ -82,6 +82,10 @@ class ClusterModeTest {
     }
 
     void startAgent() throws Exception {
+        startAgent(true);
+    }
+
+    void startAgent(boolean binding) throws Exception {
         PluginMetrics metrics = new PluginMetrics();
         plugin = new NodePlugin(NodePlugin.Config.defaults(kubelet.dir(), podResources.socket())
                 .withTimings(Duration.ofMillis(200), Duration.ofHours(1), Duration.ofSeconds(30)),
@@ -89,7 +93,7 @@ class ClusterModeTest {
         BindingEngine engine = new BindingEngine(host.root(), kernel, kernel,
                 BindingJournal.open(tmp.resolve("state/journal.json"), Clock.systemUTC()), DeviceHolders.none(),
                 Clock.systemUTC());
-        node = ClusterNode.start(agentClient, NODE, host.root(), engine, plugin, metrics,
+        node = ClusterNode.start(agentClient, NODE, host.root(), binding ? engine : null, plugin, metrics,
                 new ClusterNode.Settings(Duration.ofMillis(300), Duration.ofMillis(100), Duration.ofMillis(400),
                         Duration.ofSeconds(1)),
                 Clock.systemUTC());
@@ -218,6 +222,18 @@ class ClusterModeTest {
         eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded
                 && s.device(GPU2).map(d -> Boolean.TRUE.equals(d.getViable())).orElse(false)).orElse(false));
         assertThat(kubelet.devices(GPU_RESOURCE)).isEqualTo(Map.of(GPU2, "Healthy"));
+    }
+
+    @Test
+    void with_binding_turned_off_nothing_is_rebound_and_the_status_says_why_the_gpu_waits() throws Exception {
+        createNodeState(List.of(new DesiredDevice(GPU2, "vfio-pci", "gpu", "gpus", null, null, null, null)));
+        startAgent(false);
+
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Failed).orElse(false));
+        assertThat(status().orElseThrow().getLastSyncError()).isEqualTo(GPU2 + ": on nouveau, not a VFIO driver, and"
+                + " not rebound here (policy managed: false, or binding turned off on this node)");
+        assertThat(kernel.writes()).isEmpty();
+        assertThat(tmp.resolve("state")).as("no journal written").doesNotExist();
     }
 
     @Test

@@ -71,7 +71,7 @@ class ServeClusterModeTest {
 
         running = serve("--root", host.path().toString(), "--plugin-dir", tmp.resolve("plugins").toString(),
                 "--pod-resources-socket", tmp.resolve("pod-resources.sock").toString(), "--node-name", "node-7",
-                "--journal", tmp.resolve("journal.json").toString(), "--metrics-port", "0").start();
+                "--journal-dir", tmp.resolve("state").toString(), "--metrics-port", "0").start();
 
         await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50)).until(() -> status("node-7")
                 .map(s -> s.getSyncStatus() == SyncStatus.Succeeded && Integer.valueOf(2).equals(s.getDeviceCount()))
@@ -84,7 +84,7 @@ class ServeClusterModeTest {
     @Test
     void node_labels_are_refused_in_cluster_mode_because_the_operator_matches_them() {
         assertThatThrownBy(() -> serve("--root", tmp.toString(), "--node-labels", "gpu=true",
-                "--journal", tmp.resolve("journal.json").toString()).start())
+                "--journal-dir", tmp.toString()).start())
                 .isInstanceOf(CommandLine.ParameterException.class)
                 .hasMessageContaining("--node-labels is for standalone mode");
     }

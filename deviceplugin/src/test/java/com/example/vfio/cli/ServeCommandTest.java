@@ -132,7 +132,7 @@ class ServeCommandTest {
     void without_policies_serve_is_cluster_mode_and_refuses_a_binding_journal_it_cannot_read() throws Exception {
         Path journal = Files.writeString(tmp.resolve("journal.json"), "not json");
         StringWriter err = new StringWriter();
-        assertThat(run(err, "serve", "--root", SAMPLE_HOST.toString(), "--journal", journal.toString(),
+        assertThat(run(err, "serve", "--root", SAMPLE_HOST.toString(), "--journal-dir", tmp.toString(),
                 "--plugin-dir", tmp.resolve("dp").toString(), "--metrics-port", "0")).isEqualTo(2);
         assertThat(err.toString()).contains(journal.toString()).contains("is not a journal");
         assertThat(tmp.resolve("dp")).doesNotExist();
