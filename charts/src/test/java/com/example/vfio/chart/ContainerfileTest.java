@@ -61,13 +61,24 @@ class ContainerfileTest {
 
     @Test
     void nodeImageCopiesTheShadedJarTheDevicepluginModuleBuilds() throws Exception {
-        Path pom = ChartUnderTest.repoRoot().resolve("deviceplugin/pom.xml");
-        Document document = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(pom.toFile());
-        String finalName = document.getElementsByTagName("finalName").item(0).getTextContent().trim();
-        String classifier = document.getElementsByTagName("shadedClassifierName").item(0).getTextContent().trim();
+        String outputFile = pomText("deviceplugin/pom.xml", "outputFile");
 
-        assertThat(copiedJar(containerfile("node")).source())
-                .isEqualTo("deviceplugin/target/" + finalName + "-" + classifier + ".jar");
+        assertThat(outputFile).isEqualTo("${project.build.directory}/vfio-node-all.jar");
+        assertThat(copiedJar(containerfile("node")).source()).isEqualTo("deviceplugin/target/vfio-node-all.jar");
+    }
+
+    @Test
+    void operatorImageCopiesTheShadedJarTheOperatorModuleBuilds() throws Exception {
+        String finalName = pomText("operator/pom.xml", "finalName");
+
+        assertThat(copiedJar(containerfile("operator")).source()).isEqualTo("operator/target/" + finalName + ".jar");
+    }
+
+    private static String pomText(String pomPath, String element) throws Exception {
+        Path pom = ChartUnderTest.repoRoot().resolve(pomPath);
+        Document document = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(pom.toFile());
+        assertThat(document.getElementsByTagName(element).getLength()).as("<%s> in %s", element, pomPath).isEqualTo(1);
+        return document.getElementsByTagName(element).item(0).getTextContent().trim();
     }
 
     @Test

@@ -79,7 +79,8 @@ class RbacTest {
                 "core/nodes:list",
                 "core/nodes:watch",
                 "core/events:create",
-                "core/events:patch");
+                "core/events:patch",
+                "authorization.k8s.io/selfsubjectrulesreviews:create");
     }
 
     @Test

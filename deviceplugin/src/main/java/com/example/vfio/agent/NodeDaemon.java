@@ -88,8 +88,10 @@ public final class NodeDaemon implements AutoCloseable {
         loop = new Thread(this::run, "vfio-rescan");
         loop.setDaemon(true);
         loop.start();
+        // /dev/vfio comes and goes with the vfio modules: look for it again every second while it is missing
+        Duration retry = interval.compareTo(Duration.ofSeconds(1)) < 0 ? interval : Duration.ofSeconds(1);
         devVfioWatch = new DirectoryWatch(List.of(root.devVfio(), root.devVfio().resolve("devices")),
-                this::requestRescan, interval, "vfio-dev-watch");
+                this::requestRescan, retry, "vfio-dev-watch");
         return this;
     }
 

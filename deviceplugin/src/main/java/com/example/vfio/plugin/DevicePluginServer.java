@@ -253,10 +253,14 @@ public final class DevicePluginServer implements AutoCloseable {
         List<List<PublishedDevice>> perContainer = new ArrayList<>();
         List<GroupAllocations.Claim> claims = new ArrayList<>();
         Set<String> groupsSeen = new HashSet<>();
+        Set<String> idsSeen = new HashSet<>();
         for (ContainerAllocateRequest c : request.getContainerRequestsList()) {
             List<PublishedDevice> units = new ArrayList<>();
             Set<String> groupsHere = new HashSet<>();
             for (String id : c.getDevicesIdsList()) {
+                if (!idsSeen.add(id)) {
+                    throw refuse(Status.INVALID_ARGUMENT, id + ": requested twice");
+                }
                 PublishedDevice d = view.device(id).orElseThrow(() -> refuse(Status.NOT_FOUND,
                         id + ": unknown device for " + resourceName()));
                 if (!d.healthy()) {

@@ -43,8 +43,13 @@ public final class DirectoryWatch implements AutoCloseable {
 
     private void run() {
         try {
+            boolean first = true;
             while (true) {
-                boolean missing = registerMissing();
+                // a directory that appears later (vfio module loaded, kubelet started) is a change itself
+                if (registerMissing() && !first) {
+                    onChange.run();
+                }
+                first = false;
                 WatchKey key = service.poll(retryMillis, TimeUnit.MILLISECONDS);
                 if (key == null) {
                     continue;
@@ -58,7 +63,7 @@ public final class DirectoryWatch implements AutoCloseable {
                     }
                     key = service.poll();
                 }
-                if (changed || missing) {
+                if (changed) {
                     onChange.run();
                 }
             }
@@ -69,7 +74,7 @@ public final class DirectoryWatch implements AutoCloseable {
         }
     }
 
-    /** Registers the directories that exist now; true when one of them appeared since the last time. */
+    /** Registers the directories that exist now and are not watched yet; true when there was one. */
     private boolean registerMissing() {
         boolean appeared = false;
         for (Path d : dirs) {

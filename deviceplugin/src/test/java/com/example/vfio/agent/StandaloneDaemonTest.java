@@ -169,6 +169,24 @@ class StandaloneDaemonTest {
     }
 
     @Test
+    void dev_vfio_removed_and_created_again_like_a_vfio_module_reload_is_noticed_without_the_periodic_rescan()
+            throws Exception {
+        start("Device", Map.of("gpu", "true"), Duration.ofHours(1));
+        eventually().until(() -> kubelet.devices(GPU).size() == 2);
+        Path vfio = host.path().resolve("dev/vfio");
+
+        try (var files = Files.walk(vfio)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
+        eventually().until(() -> kubelet.withHealth(GPU, "Unhealthy").size() == 2);
+
+        host.write(); // the module is back: /dev/vfio and its nodes appear again
+        eventually().until(() -> kubelet.withHealth(GPU, "Healthy").size() == 2);
+    }
+
+    @Test
     void the_periodic_rescan_notices_a_sysfs_change() throws Exception {
         start("Device", Map.of("gpu", "true"), Duration.ofMillis(100));
         eventually().until(() -> kubelet.devices(GPU).size() == 2);

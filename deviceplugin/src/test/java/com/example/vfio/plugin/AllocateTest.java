@@ -88,6 +88,18 @@ class AllocateTest {
     }
 
     @Test
+    void a_device_requested_twice_is_refused_and_records_nothing() throws Exception {
+        try (PluginFixture f = registered(false)) {
+            assertThatThrownBy(() -> f.kubelet.allocate(GPU, List.of("0000:c1:00.0", "0000:c1:00.0")))
+                    .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                        assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+                        assertThat(e.getStatus().getDescription()).isEqualTo("0000:c1:00.0: requested twice");
+                    });
+            assertThat(f.plugin.allocations().holds()).isEmpty();
+        }
+    }
+
+    @Test
     void preferred_allocation_keeps_the_must_include_device_and_completes_its_iommu_group() throws Exception {
         try (PluginFixture f = registered(false)) {
             List<String> all = List.of("0000:c1:00.0", "0000:41:00.0", "0000:41:00.1");
