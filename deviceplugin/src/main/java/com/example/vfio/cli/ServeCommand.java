@@ -70,9 +70,10 @@ final class ServeCommand implements Callable<Integer> {
                     + "writes its status (API server from $KUBECONFIG, ~/.kube/config or the pod's service account).")
     Path policies;
 
-    @Option(names = "--node-labels", paramLabel = "K=V[,K=V...]", defaultValue = "",
-            description = "This node's labels, matched against the policies' nodeSelector in standalone mode.")
-    String nodeLabels;
+    @Option(names = {"--node-labels", "--node-label"}, paramLabel = "K=V", split = ",",
+            description = "This node's labels, matched against the policies' nodeSelector in standalone mode "
+                    + "(k=v,k2=v2 or repeated).")
+    Map<String, String> nodeLabels = new LinkedHashMap<>();
 
     @Option(names = "--metrics-port", defaultValue = "9400", paramLabel = "PORT",
             description = "Port of /healthz and /metrics; 0 turns them off (default: ${DEFAULT-VALUE}).")
@@ -165,7 +166,7 @@ final class ServeCommand implements Callable<Integer> {
         String node = nodeName != null ? nodeName : defaultNodeName();
         Map<String, String> labels;
         try {
-            labels = parseLabels(nodeLabels);
+            labels = checkLabels(nodeLabels);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -276,25 +277,16 @@ final class ServeCommand implements Callable<Integer> {
             Pattern.compile("([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
     private static final Pattern LABEL_VALUE = Pattern.compile("([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?");
 
-    /** {@code k=v,k2=v2}; the empty string means no labels. */
-    static Map<String, String> parseLabels(String text) {
-        Map<String, String> labels = new LinkedHashMap<>();
-        if (text == null || text.isBlank()) {
-            return labels;
-        }
-        for (String pair : text.split(",", -1)) {
-            int eq = pair.indexOf('=');
-            String key = eq < 0 ? pair : pair.substring(0, eq).trim();
-            String value = eq < 0 ? null : pair.substring(eq + 1).trim();
-            if (value == null || !LABEL_KEY.matcher(key).matches() || !LABEL_VALUE.matcher(value).matches()
-                    || value.length() > 63) {
-                throw new IllegalArgumentException("--node-labels: '" + pair + "' is not a label key=value");
-            }
-            if (labels.put(key, value) != null) {
-                throw new IllegalArgumentException("--node-labels: label " + key + " given twice");
+    /** Checks label keys and values the way the API server would; a nodeSelector could never match others. */
+    static Map<String, String> checkLabels(Map<String, String> labels) {
+        for (Map.Entry<String, String> e : labels.entrySet()) {
+            if (!LABEL_KEY.matcher(e.getKey()).matches() || !LABEL_VALUE.matcher(e.getValue()).matches()
+                    || e.getValue().length() > 63) {
+                throw new IllegalArgumentException("--node-labels: '" + e.getKey() + "=" + e.getValue()
+                        + "' is not a valid label");
             }
         }
-        return labels;
+        return Map.copyOf(labels);
     }
 
     /** {@code 500ms}, {@code 5s}, {@code 2m}, or ISO-8601 ({@code PT5S}). */

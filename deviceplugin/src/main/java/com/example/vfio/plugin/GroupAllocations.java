@@ -11,6 +11,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -226,6 +227,22 @@ public final class GroupAllocations {
         Set<PciAddress> all = new TreeSet<>();
         heldAddresses().forEach(a -> all.add(PciAddress.parse(a)));
         return Set.copyOf(all);
+    }
+
+    /**
+     * Who holds a device through an allocation of ours, for the binding engine's guards
+     * ({@code allocations::holderOf} is a {@code binding.DeviceHolders}); empty when nobody does.
+     */
+    public Optional<String> holderOf(PciAddress address) {
+        String a = address.toString();
+        synchronized (this) {
+            for (Hold h : holds.values()) {
+                if (h.addresses().contains(a)) {
+                    return Optional.of("an allocation of " + h.resource() + " (IOMMU group " + h.group() + ")");
+                }
+            }
+        }
+        return Optional.empty();
     }
 
     /** The hold on a group that blocks {@code unit} of {@code resource}, or null when the unit is free. */

@@ -115,7 +115,12 @@ class ServeCommandTest {
         StringWriter err2 = new StringWriter();
         assertThat(run(err2, "serve", "--policies", GPU_POLICY.toString(), "--node-labels", "gpu", "--metrics-port",
                 "0")).isEqualTo(2);
-        assertThat(err2.toString()).contains("--node-labels: 'gpu' is not a label key=value");
+        assertThat(err2.toString()).contains("KEY=VALUE");
+
+        StringWriter err3 = new StringWriter();
+        assertThat(run(err3, "serve", "--policies", GPU_POLICY.toString(), "--node-labels", "gpu=a b", "--metrics-port",
+                "0")).isEqualTo(2);
+        assertThat(err3.toString()).contains("--node-labels: 'gpu=a b' is not a valid label");
     }
 
     @Test
@@ -140,14 +145,14 @@ class ServeCommandTest {
 
     @Test
     void node_labels_and_durations_are_parsed_strictly() {
-        assertThat(ServeCommand.parseLabels("gpu=h100,topology.kubernetes.io/zone=eu-1"))
-                .containsExactly(Map.entry("gpu", "h100"), Map.entry("topology.kubernetes.io/zone", "eu-1"));
-        assertThat(ServeCommand.parseLabels("")).isEmpty();
+        ServeCommand serve = parse("--node-labels", "gpu=h100,topology.kubernetes.io/zone=eu-1", "--node-label",
+                "rack=r7");
+        assertThat(ServeCommand.checkLabels(serve.nodeLabels)).containsOnly(Map.entry("gpu", "h100"),
+                Map.entry("topology.kubernetes.io/zone", "eu-1"), Map.entry("rack", "r7"));
+        assertThat(parse().nodeLabels).isEmpty();
         assertThat(new ServeCommand.DurationConverter().convert("500ms")).isEqualTo(Duration.ofMillis(500));
         assertThat(new ServeCommand.DurationConverter().convert("5s")).isEqualTo(Duration.ofSeconds(5));
         assertThat(new ServeCommand.DurationConverter().convert("PT1M")).isEqualTo(Duration.ofMinutes(1));
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> ServeCommand.parseLabels("a=b,a=c"))
-                .hasMessageContaining("given twice");
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ServeCommand.DurationConverter().convert("soon"))
                 .hasMessageContaining("not a duration");
     }

@@ -48,6 +48,15 @@ class GroupAllocationsTest {
     }
 
     @Test
+    void the_binding_engine_learns_which_allocation_holds_a_device() throws Exception {
+        allocations.acquire(GPU, List.of(claim("0000:41:00.0", "14")));
+        com.example.vfio.binding.DeviceHolders holders = allocations::holderOf;
+        assertThat(holders.holderOf(com.example.vfio.pci.PciAddress.parse("0000:41:00.0")))
+                .contains("an allocation of vfio.example.com/gpu (IOMMU group 14)");
+        assertThat(holders.holderOf(com.example.vfio.pci.PciAddress.parse("0000:41:00.1"))).isEmpty();
+    }
+
+    @Test
     void a_group_shared_by_two_resources_is_locked_across_them() throws Exception {
         allocations.acquire(GPU, List.of(claim("0000:41:00.0", "14")));
         assertThatThrownBy(() -> allocations.acquire(NIC, List.of(claim("0000:41:00.2", "14"))))
