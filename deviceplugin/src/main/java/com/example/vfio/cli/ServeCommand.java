@@ -6,7 +6,6 @@ import com.example.vfio.binding.BindingEngine;
 import com.example.vfio.binding.BindingJournal;
 import com.example.vfio.binding.BoundedSysfsWriter;
 import com.example.vfio.binding.CommandModuleLoader;
-import com.example.vfio.binding.DeviceHolders;
 import com.example.vfio.binding.FileSysfsWriter;
 import com.example.vfio.plugin.GroupAllocations;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -26,7 +25,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Optional;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -223,11 +221,9 @@ final class ServeCommand implements Callable<Integer> {
         PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, clock);
         GroupAllocations allocations = plugin.allocations();
-        DeviceHolders held = address -> allocations.heldDevices().contains(address)
-                ? Optional.of("an allocation of this node's device plugin") : Optional.empty();
         BindingEngine engine = noBinding ? null : new BindingEngine(host,
                 new BoundedSysfsWriter(new FileSysfsWriter(), BoundedSysfsWriter.DEFAULT_TIMEOUT), modules,
-                bindingJournal, held, clock);
+                bindingJournal, allocations::holderOf, clock);
         KubernetesClient client = new KubernetesClientBuilder().build();
         LOG.info("cluster mode: node {}, API server {}", node, client.getMasterUrl());
         ClusterNode cluster;
