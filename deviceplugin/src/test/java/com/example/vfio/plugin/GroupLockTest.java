@@ -108,7 +108,8 @@ class GroupLockTest {
             assertThat(f.plugin.allocations().podResourcesReachable()).isFalse();
             assertThat(f.metrics.render()).contains("vfio_podresources_up 0")
                     .contains("vfio_errors_total{kind=\"podresources\"}");
-            assertThat(f.kubelet.devices(GPU)).containsEntry(GPU1, "Unhealthy");
+            // the kubelet learns of the lock through the ListAndWatch stream, not at once
+            eventually().untilAsserted(() -> assertThat(f.kubelet.devices(GPU)).containsEntry(GPU1, "Unhealthy"));
 
             f.podResources.start();
             f.plugin.recheckHolds();
