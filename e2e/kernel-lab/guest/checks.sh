@@ -1,0 +1,361 @@
+#!/bin/bash
+# Runs INSIDE the lab guest (a chroot of the host root on a real 6.12 kernel with an emulated
+# IOMMU). Compares the project's daemon with what the kernel itself says. Writes one line per
+# check to $LAB_RESULTS/checks.txt ("PASS name" / "FAIL name: why"), evidence to
+# $LAB_RESULTS/details/, and "DONE" last so the host knows the script ran to its end.
+set -u
+source "$LAB_RESULTS/lab.env" # LAB_DIR LAB_JAR LAB_BIN LAB_STANDIN_DIR LAB_STANDIN_ERROR
+OUT=$LAB_RESULTS
+CHECKS=$OUT/checks.txt
+DET=$OUT/details
+POL=$LAB_DIR/guest/policies
+SYS=/sys/bus/pci/devices
+mkdir -p "$DET"
+: >"$CHECKS"
+
+# The lab's devices (see boot.sh for the QEMU topology they come from).
+EDU_RP=0000:01:00.0     # edu behind a root port: the variant driver's target
+TESTDEV_RP=0000:02:00.0 # pci-testdev behind a root port: plain vfio-pci's target
+BRIDGE=0000:00:04.0     # pcie-pci-bridge; shares its group with the two below
+E1000=0000:03:01.0      # e1000, bound to the host driver e1000: the blocker
+TESTDEV_BR=0000:03:02.0 # pci-testdev behind the bridge
+EDU_ROOT=0000:00:05.0   # edu on the root bus, alone in its group
+VARIANT_DRIVER=lab-vfio-pci
+VARIANT_MODULE=lab_vfio_pci
+
+say() { echo "lab: $*"; }
+verdict() { # verdict NAME WHY: passes when WHY is empty
+    local line
+    if [[ -z $2 ]]; then line="PASS $1"; else line="FAIL $1: $2"; fi
+    echo "$line" >>"$CHECKS"
+    echo "$line"
+}
+
+# ---- sysfs, read and written by the lab itself (independently of the daemon) ----
+drv() { if [[ -e $SYS/$1/driver ]]; then basename "$(readlink "$SYS/$1/driver")"; else echo none; fi; }
+group_of() { basename "$(readlink "$SYS/$1/iommu_group")"; }
+hexid() { local v; v=$(cat "$SYS/$1/$2"); echo "${v#0x}"; }
+snapshot() { local d; for d in "$SYS"/*; do echo "${d##*/} $(drv "${d##*/}")"; done; }
+oracle() { # the kernel's verdict on group $1: viable | not-viable | error <why>
+    "$LAB_BIN/vfio-group-status" "/dev/vfio/$1" | cut -d' ' -f2-
+}
+lab_bind() { # lab_bind ADDR DRIVER MODULE: driverctl's sequence
+    modprobe "$3" || return 1
+    echo "$2" >"$SYS/$1/driver_override"
+    [[ -e $SYS/$1/driver ]] && echo "$1" >"$SYS/$1/driver/unbind"
+    echo "$1" >/sys/bus/pci/drivers_probe
+    [[ $(drv "$1") == "$2" ]]
+}
+lab_release() { # give ADDR back to whatever the kernel picks (nothing, for the lab's test devices)
+    echo >"$SYS/$1/driver_override"
+    [[ -e $SYS/$1/driver ]] && echo "$1" >"$SYS/$1/driver/unbind"
+    echo "$1" >/sys/bus/pci/drivers_probe 2>/dev/null
+    return 0
+}
+diff_states() { # diff_states EXPECTED ACTUAL: the differing lines, as one line
+    diff <(echo "$1") <(echo "$2") | grep '^[<>]' | tr '\n' ' '
+}
+
+# ---- the daemon ----
+vn() { # vn NAME ARGS...: runs bin/vfio-node, stdout/stderr/exit in $DET/NAME.{out,err,rc}
+    local name=$1; shift
+    timeout -k 5 "${VN_TIMEOUT:-150}" java -jar "$LAB_JAR" "$@" >"$DET/$name.out" 2>"$DET/$name.err"
+    local rc=$?
+    echo "$rc" >"$DET/$name.rc"
+    return "$rc"
+}
+vn_failure() { # why step NAME failed, for a FAIL line
+    local name=$1 rc
+    rc=$(cat "$DET/$name.rc")
+    if [[ ! -f $LAB_JAR ]]; then echo "$LAB_JAR is missing"; return; fi
+    ((rc == 124 || rc == 137)) && { echo "timed out"; return; }
+    echo "exit $rc: $(grep -v '^\s*$' "$DET/$name.err" | head -3 | tr '\n' ' ' | cut -c1-300)"
+}
+
+# ---- comparing `inspect --json` with the kernel ----
+# compare_inspect LABEL FILE: three checks on one inspect report.
+compare_inspect() {
+    local label=$1 json=$2 why="" d a
+    local -A rep=()
+    while IFS=$'\t' read -r a rest; do rep[$a]=$rest; done < <(jq -r '.devices[] |
+        [.address, .vendor, .device, .class, (.driver // "none"), (.vfioDriver | tostring),
+         (.iommuGroup // "none")] | @tsv' "$json")
+    for d in "$SYS"/*; do
+        a=${d##*/}
+        local vf=false; [[ -d $d/vfio-dev ]] && vf=true
+        local want
+        want=$(printf '%s\t' "$(hexid "$a" vendor)" "$(hexid "$a" device)" "$(hexid "$a" class)" \
+            "$(drv "$a")" "$vf" "$(group_of "$a")")
+        want=${want%$'\t'}
+        if [[ -z ${rep[$a]+x} ]]; then
+            why+="$a missing; "
+        elif [[ ${rep[$a]} != "$want" ]]; then
+            why+="$a reported [${rep[$a]//$'\t'/ }] but sysfs says [${want//$'\t'/ }]; "
+        fi
+        unset "rep[$a]"
+    done
+    ((${#rep[@]})) && why+="reported devices sysfs does not have: ${!rep[*]}"
+    verdict "$label: every device's ids, class, driver link, VFIO binding and group match sysfs" "$why"
+
+    why=""
+    local -A members=()
+    while IFS=$'\t' read -r g list; do members[$g]=$list; done < <(jq -r '.groups[] |
+        [(.id | tostring), (.devices | sort | join(","))] | @tsv' "$json")
+    for d in /sys/kernel/iommu_groups/*; do
+        local g=${d##*/} want
+        want=$(ls "$d/devices" | sort | paste -sd,)
+        [[ ${members[$g]-} == "$want" ]] || why+="group $g: reported [${members[$g]-none}] kernel [$want]; "
+    done
+    verdict "$label: every group lists exactly the kernel's members" "$why"
+
+    why=""
+    local nodes=() n kernel ours
+    for n in /dev/vfio/*; do [[ ${n##*/} =~ ^[0-9]+$ ]] && nodes+=("${n##*/}"); done
+    for n in "${nodes[@]}"; do
+        kernel=$(oracle "$n")
+        ours=$(jq -r --arg g "$n" '.groups[] | select((.id | tostring) == $g) | .viable' "$json")
+        case $kernel in
+            viable) [[ $ours == true ]] || why+="group $n: kernel viable, inspect '$ours'; " ;;
+            not-viable) [[ $ours == false ]] || why+="group $n: kernel not viable, inspect '$ours'; " ;;
+            *) why+="group $n: oracle $kernel; " ;;
+        esac
+        # a device's own verdict follows its group's
+        while read -r a; do
+            local dv
+            dv=$(jq -r --arg a "$a" '.devices[] | select(.address == $a) | .viable' "$json")
+            [[ ($kernel == viable && $dv == true) || ($kernel == not-viable && $dv == false) ]] \
+                || why+="device $a: kernel says group $n $kernel, inspect says viable=$dv; "
+        done < <(ls "/sys/kernel/iommu_groups/$n/devices")
+    done
+    ((${#nodes[@]})) || why="no /dev/vfio/<group> node to compare with (the lab bound nothing?)"
+    verdict "$label: viable agrees with the kernel on groups ${nodes[*]:-none}" "$why"
+}
+
+# ============================================================================================
+say "coldplug: loading the drivers udev would load"
+modprobe -q -a $(cat "$SYS"/*/modalias) 2>/dev/null
+S0=$(snapshot)
+echo "$S0" >"$DET/state-boot.txt"
+
+# ---- 0. the lab is what boot.sh built ----
+why=""
+for spec in "$EDU_RP 1234:11e8" "$TESTDEV_RP 1b36:0005" "$BRIDGE 1b36:000e" "$E1000 8086:100e" \
+    "$TESTDEV_BR 1b36:0005" "$EDU_ROOT 1234:11e8"; do
+    set -- $spec
+    [[ -e $SYS/$1 && "$(hexid "$1" vendor):$(hexid "$1" device)" == "$2" ]] || why+="$1 is not $2; "
+done
+[[ -z $why ]] && {
+    [[ $(group_of "$BRIDGE") == "$(group_of "$E1000")" && $(group_of "$E1000") == "$(group_of "$TESTDEV_BR")" ]] \
+        || why+="bridge, e1000 and the testdev behind it are not one group; "
+    [[ $(ls "/sys/kernel/iommu_groups/$(group_of "$EDU_RP")/devices") == "$EDU_RP" ]] || why+="$EDU_RP not alone; "
+    [[ $(drv "$E1000") == e1000 ]] || why+="e1000 did not bind its host driver; "
+    grep -q "^alias vfio_pci:.* $VARIANT_MODULE\$" "/lib/modules/$(uname -r)/modules.alias" \
+        || why+="no vfio_pci: alias for $VARIANT_MODULE (run setup); "
+}
+verdict "lab: topology, IOMMU groups and host drivers are as built (kernel $(uname -r))" "$why"
+G_SHARED=$(group_of "$TESTDEV_BR")
+G_EDU_RP=$(group_of "$EDU_RP")
+G_TESTDEV_RP=$(group_of "$TESTDEV_RP")
+G_EDU_ROOT=$(group_of "$EDU_ROOT")
+
+# ---- 1 + 2. inspect against the kernel ----
+# Arrange, with the lab's own sysfs writes: 03:02.0 on vfio-pci while its sibling stays on e1000,
+# and the root-bus edu on the variant driver.
+why=""
+lab_bind "$TESTDEV_BR" vfio-pci vfio_pci || why+="could not bind $TESTDEV_BR to vfio-pci; "
+lab_bind "$EDU_ROOT" "$VARIANT_DRIVER" "$VARIANT_MODULE" || why+="could not bind $EDU_ROOT to $VARIANT_DRIVER; "
+[[ -d $SYS/$EDU_ROOT/vfio-dev && -c /dev/vfio/$G_EDU_ROOT ]] || why+="variant gave $EDU_ROOT no vfio-dev/ or /dev/vfio/$G_EDU_ROOT; "
+[[ $(oracle "$G_SHARED") == not-viable ]] || why+="kernel does not call group $G_SHARED not viable; "
+[[ $(oracle "$G_EDU_ROOT") == viable ]] || why+="kernel does not call group $G_EDU_ROOT viable; "
+verdict "lab: kernel says group $G_SHARED (vfio-pci beside e1000) is not viable and group $G_EDU_ROOT (variant) is" "$why"
+
+C_RUNS="inspect --json runs and prints devices and groups"
+C_BLOCK="inspect: $TESTDEV_BR on vfio-pci beside e1000 is not viable and names e1000 ($E1000) as the blocker"
+C_VARIANT="inspect: the variant $VARIANT_DRIVER (module $VARIANT_MODULE) is recognised as a VFIO driver"
+C_AUTO="inspect: auto recommends the variant for edu $EDU_RP (its vfio_pci: alias matches)"
+C_FALLBACK="inspect: auto falls back to vfio-pci for pci-testdev $TESTDEV_RP (no variant matches)"
+say "inspect --json"
+if vn inspect inspect --json && jq -e '.devices and .groups' "$DET/inspect.out" >/dev/null 2>&1; then
+    verdict "$C_RUNS" ""
+    J=$DET/inspect.out
+    compare_inspect "inspect" "$J"
+
+    why=""
+    tb=$(jq -c --arg a "$TESTDEV_BR" '.devices[] | select(.address == $a)' "$J")
+    [[ $(jq -r .viable <<<"$tb") == false ]] || why+="$TESTDEV_BR not reported non-viable; "
+    jq -r '.reasons | join(" ")' <<<"$tb" | grep -q e1000 || why+="its reasons do not name e1000: $(jq -c .reasons <<<"$tb"); "
+    jq -e --arg g "$G_SHARED" --arg a "$E1000" '.groups[] | select((.id | tostring) == $g) |
+        .blockers | any(.address == $a and .driver == "e1000")' "$J" >/dev/null \
+        || why+="group $G_SHARED blockers lack {$E1000, e1000}; "
+    verdict "$C_BLOCK" "$why"
+
+    er=$(jq -c --arg a "$EDU_ROOT" '.devices[] | select(.address == $a)' "$J")
+    why=""
+    [[ $(jq -r .driver <<<"$er") == "$VARIANT_DRIVER" && $(jq -r .vfioDriver <<<"$er") == true ]] \
+        || why="reported $(jq -c '{driver, vfioDriver}' <<<"$er")"
+    verdict "$C_VARIANT" "$why"
+
+    rec=$(jq -r --arg a "$EDU_RP" '.devices[] | select(.address == $a) | .recommendedDriver' "$J")
+    [[ $rec == "$VARIANT_MODULE" || $rec == "$VARIANT_DRIVER" ]] && why="" || why="recommendedDriver is '$rec'"
+    verdict "$C_AUTO" "$why"
+
+    rec=$(jq -r --arg a "$TESTDEV_RP" '.devices[] | select(.address == $a) | .recommendedDriver' "$J")
+    [[ $rec == vfio-pci || $rec == vfio_pci ]] && why="" || why="recommendedDriver is '$rec'"
+    verdict "$C_FALLBACK" "$why"
+else
+    why="inspect not available: $(vn_failure inspect)"
+    for c in "$C_RUNS" "inspect: (comparison with sysfs and the kernel)" "$C_BLOCK" "$C_VARIANT" "$C_AUTO" "$C_FALLBACK"; do
+        verdict "$c" "$why"
+    done
+fi
+
+lab_release "$TESTDEV_BR"; lab_release "$EDU_ROOT"
+now=$(snapshot)
+verdict "lab: its own bindings undone, every device back on its boot driver" "$(diff_states "$S0" "$now")"
+
+# ---- 3. apply ----
+bound_ok() { # bound_ok ADDR DRIVER GROUP: why not, or nothing
+    local d
+    d=$(drv "$1")
+    [[ $d == "$2" ]] || { echo "$1 is on $d, not $2"; return; }
+    [[ -d $SYS/$1/vfio-dev ]] || { echo "$1 has no vfio-dev/"; return; }
+    local k; k=$(oracle "$3")
+    [[ $k == viable ]] || echo "kernel says group $3 is $k"
+}
+
+say "apply --dry-run"
+if vn apply-dry apply --policies "$POL/bind.yaml" --dry-run --json; then
+    verdict "apply --dry-run: exits 0 and changes no driver" "$(diff_states "$S0" "$(snapshot)")"
+else
+    verdict "apply --dry-run: exits 0 and changes no driver" "apply not available: $(vn_failure apply-dry)"
+fi
+
+say "apply bind.yaml"
+if vn apply-bind apply --policies "$POL/bind.yaml" --json; then
+    verdict "apply: exits 0 for the lab's three policies" ""
+else
+    verdict "apply: exits 0 for the lab's three policies" "apply not available: $(vn_failure apply-bind)"
+fi
+snapshot >"$DET/state-after-bind.txt"
+verdict "apply: driver auto binds edu $EDU_RP to the variant $VARIANT_DRIVER, group viable per the kernel" \
+    "$(bound_ok "$EDU_RP" "$VARIANT_DRIVER" "$G_EDU_RP")"
+verdict "apply: driver vfio-pci binds pci-testdev $TESTDEV_RP, group viable per the kernel" \
+    "$(bound_ok "$TESTDEV_RP" vfio-pci "$G_TESTDEV_RP")"
+why=$(bound_ok "$TESTDEV_BR" vfio-pci "$G_SHARED")
+[[ -d $SYS/$E1000/vfio-dev ]] || why+=" companion $E1000 is on $(drv "$E1000"), not a VFIO driver"
+[[ $(drv "$BRIDGE") == none ]] || why+=" bridge $BRIDGE was bound to $(drv "$BRIDGE")"
+verdict "apply: companions Bind takes e1000 $E1000 along, the bridge stays driverless, group $G_SHARED viable per the kernel" "$why"
+if [[ -s $DET/apply-bind.out ]] && vn inspect-bound inspect --json; then
+    compare_inspect "inspect after apply" "$DET/inspect-bound.out"
+fi
+
+say "apply host.yaml while a process holds $TESTDEV_RP"
+held=""
+# When apply did not bind it, the lab binds it itself so the refusal is still put to the test.
+[[ $(drv "$TESTDEV_RP") == vfio-pci ]] || lab_bind "$TESTDEV_RP" vfio-pci vfio_pci
+if [[ $(drv "$TESTDEV_RP") == vfio-pci ]]; then
+    "$LAB_BIN/vfio-hold" "/dev/vfio/$G_TESTDEV_RP" "$TESTDEV_RP" >"$DET/hold.out" 2>"$DET/hold.err" &
+    holder=$!
+    for _ in $(seq 50); do grep -q holding "$DET/hold.out" && break; sleep 0.1; done
+    grep -q holding "$DET/hold.out" && held=yes
+fi
+if [[ -n $held ]]; then
+    # If the daemon wrongly unbinds, the kernel blocks it until the holder lets go: the watchdog
+    # lets go after 120 s so the lab still finishes, and the check fails.
+    (VN_TIMEOUT=200 vn apply-held apply --policies "$POL/host.yaml" --json) &
+    applier=$!
+    for _ in $(seq 120); do kill -0 "$applier" 2>/dev/null || break; sleep 1; done
+    why=""
+    if kill -0 "$applier" 2>/dev/null; then
+        why="apply still running after 120 s (blocked unbinding a held device?); "
+        kill "$holder"
+    fi
+    wait "$applier"
+    [[ $(drv "$TESTDEV_RP") == vfio-pci ]] || why+="$TESTDEV_RP was moved to $(drv "$TESTDEV_RP"); "
+    kill -0 "$holder" 2>/dev/null || why+="the holder lost its device; "
+    grep -q "$TESTDEV_RP" "$DET/apply-held.out" "$DET/apply-held.err" \
+        || why+="apply did not mention $TESTDEV_RP ($(vn_failure apply-held)); "
+    verdict "apply: $TESTDEV_RP held open by a process (group + device fd) is refused, not unbound" "$why"
+    kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+else
+    verdict "apply: $TESTDEV_RP held open by a process (group + device fd) is refused, not unbound" \
+        "could not hold it: on $(drv "$TESTDEV_RP"); $(head -c 200 "$DET/hold.err" 2>/dev/null)"
+fi
+
+say "apply host.yaml"
+if vn apply-host apply --policies "$POL/host.yaml" --json; then
+    why=$(diff_states "$S0" "$(snapshot)")
+    [[ -n $why ]] && why="differs from boot: $why"
+    cmp -s "$DET/state-boot.txt" "$DET/state-after-bind.txt" && why+=" (nothing had been bound, so nothing was restored)"
+else
+    why="apply not available: $(vn_failure apply-host)"
+fi
+verdict "apply: driver host restores every original driver from the journal (e1000 back on e1000)" "$why"
+# Whatever apply did or did not do, check 4 starts from the boot state.
+for a in "$EDU_RP" "$TESTDEV_RP" "$TESTDEV_BR" "$E1000"; do
+    [[ $(grep "^$a " <<<"$S0") == "$a $(drv "$a")" ]] || lab_release "$a"
+done
+
+# ---- 4. serve, with the kubelet stand-in ----
+KDIR=/run/lab-kubelet
+mkdir -p "$KDIR/device-plugins" "$KDIR/pod-resources"
+serve_checks=(
+    "serve: registers vfio.example.com/edu with the kubelet stand-in"
+    "serve: ListAndWatch reports edu $EDU_RP Healthy"
+    "serve: Allocate's device nodes exist in the guest and the env names $EDU_RP"
+    "serve: a process opens the allocated /dev/vfio/<group> and the kernel says viable"
+)
+if [[ -n $LAB_STANDIN_ERROR ]]; then
+    for c in "${serve_checks[@]}"; do verdict "$c" "kubelet stand-in not available: $LAB_STANDIN_ERROR"; done
+else
+    say "serve with the kubelet stand-in"
+    timeout -k 5 240 java -cp "$LAB_JAR:$LAB_STANDIN_DIR" KubeletStandIn \
+        --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" \
+        --resource vfio.example.com/edu --allocate "$EDU_RP" --timeout 180 \
+        >"$DET/kubelet.out" 2>"$DET/kubelet.err" &
+    standin=$!
+    for _ in $(seq 300); do [[ -S $KDIR/device-plugins/kubelet.sock ]] && break; sleep 0.1; done
+    timeout -k 5 240 java -jar "$LAB_JAR" serve --plugin-dir "$KDIR/device-plugins" \
+        --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" --node-name lab \
+        --policies "$POL/serve.yaml" >"$DET/serve.out" 2>"$DET/serve.err" &
+    server=$!
+    # a daemon that dies early must not leave the stand-in waiting for a registration
+    while kill -0 "$standin" 2>/dev/null; do
+        kill -0 "$server" 2>/dev/null || { sleep 2; kill "$standin" 2>/dev/null; break; }
+        sleep 0.5
+    done
+    wait "$standin"; standin_rc=$?
+    K=$DET/kubelet.out
+    context="stand-in exit $standin_rc: $(tail -n 2 "$DET/kubelet.err" | tr '\n' ' ' | cut -c1-200); serve: $(kill -0 $server 2>/dev/null && echo running || echo "exited: $(tail -n 2 "$DET/serve.err" | tr '\n' ' ' | cut -c1-200)")"
+
+    grep -q '^registered resource=vfio.example.com/edu ' "$K" && why="" || why="no registration ($context)"
+    verdict "${serve_checks[0]}" "$why"
+    grep -q "^device id=$EDU_RP health=Healthy" "$K" && why="" || why="not seen Healthy ($context)"
+    verdict "${serve_checks[1]}" "$why"
+
+    why=""
+    paths=$(sed -n 's/^allocate-device host=\([^ ]*\) .*/\1/p' "$K")
+    [[ -n $paths ]] || why="Allocate returned no device nodes ($context); "
+    for p in $paths; do [[ -c $p ]] || why+="$p is not a character device here; "; done
+    grep -qx "allocate-device host=/dev/vfio/vfio container=/dev/vfio/vfio permissions=rw" "$K" \
+        || why+="no rw /dev/vfio/vfio; "
+    grep -qx "allocate-device host=/dev/vfio/$G_EDU_RP container=/dev/vfio/$G_EDU_RP permissions=rw" "$K" \
+        || why+="no rw /dev/vfio/$G_EDU_RP; "
+    grep -qx "allocate-env PCI_RESOURCE_VFIO_EXAMPLE_COM_EDU=$EDU_RP" "$K" \
+        || why+="env PCI_RESOURCE_VFIO_EXAMPLE_COM_EDU is not $EDU_RP; "
+    verdict "${serve_checks[2]}" "$why"
+
+    why=""
+    group_node=$(sed -n 's/^allocate-device host=\(\/dev\/vfio\/[0-9]*\) .*/\1/p' "$K" | head -1)
+    if [[ -z $group_node ]]; then
+        why="no /dev/vfio/<group> in the allocation"
+    else
+        k=$("$LAB_BIN/vfio-group-status" "$group_node")
+        [[ $k == "${group_node##*/} viable" ]] || why="kernel answered: $k"
+    fi
+    verdict "${serve_checks[3]}" "$why"
+
+    kill "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
+fi
+echo DONE >>"$CHECKS"
