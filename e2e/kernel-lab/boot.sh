@@ -8,7 +8,7 @@ lab_build_initramfs() {
     local t=$WORK_DIR/initramfs.d
     rm -rf "$t"; mkdir -p "$t"/{bin,proc,sys,dev,newroot,modules}
     cp /bin/busybox "$t/bin/busybox"
-    for app in sh mount umount insmod chroot timeout poweroff cat cut echo sync mkdir sleep ip; do
+    for app in sh mount umount insmod chroot timeout poweroff cat cut echo sync mkdir sleep ip ln; do
         ln -s busybox "$t/bin/$app"
     done
     cp "$LAB_DIR/guest/init" "$t/init"; chmod +x "$t/init"

@@ -4,6 +4,8 @@
 # check to $LAB_RESULTS/checks.txt ("PASS name" / "FAIL name: why"), evidence to
 # $LAB_RESULTS/details/, and "DONE" last so the host knows the script ran to its end.
 set -u
+# Binds and unbinds PCI devices: it must never run anywhere but in the lab's own guest.
+grep -qw "lab.script=${BASH_SOURCE[0]}" /proc/cmdline || { echo "checks.sh runs only inside the kernel lab's guest (see run)" >&2; exit 2; }
 source "$LAB_RESULTS/lab.env" # LAB_DIR LAB_JAR LAB_BIN LAB_STANDIN_DIR LAB_STANDIN_ERROR
 OUT=$LAB_RESULTS
 CHECKS=$OUT/checks.txt
@@ -23,7 +25,7 @@ EDU_ROOT=0000:00:05.0   # edu on the root bus, alone in its group
 VARIANT_DRIVER=lab-vfio-pci
 VARIANT_MODULE=lab_vfio_pci
 
-say() { echo "lab: $*"; }
+say() { echo "lab [$(cut -d' ' -f1 /proc/uptime)s]: $*"; }
 verdict() { # verdict NAME WHY: passes when WHY is empty
     local line
     if [[ -z $2 ]]; then line="PASS $1"; else line="FAIL $1: $2"; fi
@@ -52,8 +54,11 @@ lab_release() { # give ADDR back to whatever the kernel picks (nothing, for the 
     echo "$1" >/sys/bus/pci/drivers_probe 2>/dev/null
     return 0
 }
-diff_states() { # diff_states EXPECTED ACTUAL: the differing lines, as one line
-    diff <(echo "$1") <(echo "$2") | grep '^[<>]' | tr '\n' ' '
+diff_states() { # diff_states EXPECTED ACTUAL: the differing lines, as one line ("-" expected, "+" actual)
+    [[ $1 == "$2" ]] && return
+    echo "$1" >/tmp/lab-expected; echo "$2" >/tmp/lab-actual
+    diff /tmp/lab-expected /tmp/lab-actual | sed -n 's/^< /-/p; s/^> /+/p' | tr '\n' ' '
+    echo
 }
 
 # ---- the daemon ----
@@ -309,7 +314,7 @@ if [[ -n $LAB_STANDIN_ERROR ]]; then
     for c in "${serve_checks[@]}"; do verdict "$c" "kubelet stand-in not available: $LAB_STANDIN_ERROR"; done
 else
     say "serve with the kubelet stand-in"
-    timeout -k 5 240 java -cp "$LAB_JAR:$LAB_STANDIN_DIR" KubeletStandIn \
+    timeout -k 5 240 java -Dorg.slf4j.simpleLogger.defaultLogLevel=error -cp "$LAB_JAR:$LAB_STANDIN_DIR" KubeletStandIn \
         --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" \
         --resource vfio.example.com/edu --allocate "$EDU_RP" --timeout 180 \
         >"$DET/kubelet.out" 2>"$DET/kubelet.err" &
