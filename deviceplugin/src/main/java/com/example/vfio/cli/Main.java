@@ -1,12 +1,33 @@
 package com.example.vfio.cli;
 
-/** Entry point of {@code bin/vfio-node}; the subcommands arrive with the inspector. */
+import com.example.vfio.pci.HostReadException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code bin/vfio-node}: the node daemon and its one-shot commands. */
+@Command(name = "vfio-node", mixinStandardHelpOptions = true, version = "vfio-node 0.1.0",
+        description = "Finds, checks, binds and publishes PCI devices for VMs through VFIO.",
+        subcommands = {InspectCommand.class})
 public final class Main {
+    /** Exit status for input the command cannot use (bad root, bad policy file): no stack trace. */
+    static final int EXIT_BAD_INPUT = 2;
+
     private Main() {
     }
 
     public static void main(String[] args) {
-        System.err.println("vfio-node: no command yet");
-        System.exit(2);
+        System.exit(commandLine().execute(args));
+    }
+
+    static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            if (ex instanceof HostReadException) {
+                commandLine.getErr().println("vfio-node: " + ex.getMessage());
+                return EXIT_BAD_INPUT;
+            }
+            throw ex;
+        });
+        return cli;
     }
 }

@@ -1,0 +1,148 @@
+package com.example.vfio.cli;
+
+import com.example.vfio.pci.HostSnapshot;
+import com.example.vfio.pci.PciAddress;
+import com.example.vfio.pci.PciDevice;
+import com.example.vfio.viability.Blocker;
+import com.example.vfio.viability.DeviceVerdict;
+import com.example.vfio.viability.GroupVerdict;
+import com.example.vfio.viability.HostAssessment;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/** The two renderings of {@code inspect}: the JSON document of ARCHITECTURE.md, and a table for people. */
+final class InspectReport {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final String NO_GROUP = "none";
+
+    private InspectReport() {
+    }
+
+    static String json(HostAssessment assessment) {
+        HostSnapshot snapshot = assessment.snapshot();
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("kernelRelease", snapshot.kernelRelease());
+        doc.put("iommuEnabled", snapshot.iommuEnabled());
+        List<Object> devices = new ArrayList<>();
+        for (PciDevice device : snapshot.allDevices()) {
+            DeviceVerdict verdict = assessment.verdict(device.address());
+            Map<String, Object> d = new LinkedHashMap<>();
+            d.put("address", device.address().toString());
+            d.put("vendor", device.vendorHex());
+            d.put("device", device.deviceHex());
+            d.put("class", device.classHex());
+            d.put("driver", device.driver());
+            d.put("vfioDriver", verdict.vfioDriver());
+            d.put("iommuGroup", device.iommuGroup());
+            d.put("numaNode", device.numaNode());
+            d.put("viable", verdict.viable());
+            d.put("reasons", verdict.reasons());
+            d.put("recommendedDriver", verdict.recommended().driver());
+            devices.add(d);
+        }
+        doc.put("devices", devices);
+        List<Object> groups = new ArrayList<>();
+        for (GroupVerdict group : sortedGroups(assessment)) {
+            Map<String, Object> g = new LinkedHashMap<>();
+            g.put("id", group.id());
+            g.put("viable", group.viable());
+            g.put("devices", group.devices().stream().map(PciAddress::toString).toList());
+            List<Object> blockers = new ArrayList<>();
+            for (Blocker blocker : group.blockers()) {
+                Map<String, Object> b = new LinkedHashMap<>();
+                b.put("address", blocker.address().toString());
+                b.put("driver", blocker.driver());
+                blockers.add(b);
+            }
+            g.put("blockers", blockers);
+            groups.add(g);
+        }
+        doc.put("groups", groups);
+        doc.put("notes", snapshot.notes());
+        try {
+            return JSON.writeValueAsString(doc) + System.lineSeparator();
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot render the inspect document", e);
+        }
+    }
+
+    static String table(HostAssessment assessment) {
+        HostSnapshot snapshot = assessment.snapshot();
+        StringBuilder out = new StringBuilder();
+        long ready = assessment.devices().values().stream().filter(DeviceVerdict::viable).count();
+        out.append("Host ").append(snapshot.root())
+                .append(", kernel ").append(snapshot.kernelRelease() == null ? "unknown" : snapshot.kernelRelease())
+                .append(", IOMMU ").append(snapshot.iommuEnabled() ? "on" : "off")
+                .append(snapshot.deviceNodes().iommufd() ? ", iommufd" : "").append('\n');
+        out.append(snapshot.devices().size()).append(" PCI functions in ").append(snapshot.groups().size())
+                .append(" IOMMU groups; ").append(ready).append(ready == 1 ? " is" : " are")
+                .append(" ready for a VM\n\n");
+
+        Map<String, List<PciDevice>> byGroup = new TreeMap<>(InspectReport::compareGroupIds);
+        for (PciDevice device : snapshot.allDevices()) {
+            byGroup.computeIfAbsent(device.iommuGroup() == null ? NO_GROUP : device.iommuGroup(), g -> new ArrayList<>())
+                    .add(device);
+        }
+        String format = "%-6s %-13s %-10s %-7s %-16s %-5s %-5s %-7s %s%n";
+        out.append(String.format(format, "GROUP", "ADDRESS", "IDS", "CLASS", "DRIVER", "VFIO", "NUMA", "VIABLE",
+                "AUTO DRIVER"));
+        for (Map.Entry<String, List<PciDevice>> entry : byGroup.entrySet()) {
+            GroupVerdict group = assessment.groups().get(entry.getKey());
+            boolean first = true;
+            for (PciDevice device : entry.getValue()) {
+                DeviceVerdict verdict = assessment.verdict(device.address());
+                out.append(String.format(format, first ? entry.getKey() : "", device.address(),
+                        orQuestion(device.vendorHex()) + ":" + orQuestion(device.deviceHex()),
+                        orQuestion(device.classHex()), device.driver() == null ? "-" : device.driver(),
+                        verdict.vfioDriver() ? "yes" : "no", device.numaNode() < 0 ? "-" : device.numaNode(),
+                        verdict.viable() ? "yes" : "no", verdict.recommended().driver()));
+                for (String reason : verdict.reasons()) {
+                    if (group == null || !group.reasons().contains(reason)) {
+                        out.append("       - ").append(reason).append('\n');
+                    }
+                }
+                first = false;
+            }
+            if (group != null) {
+                for (String reason : group.reasons()) {
+                    out.append("       ! ").append(reason).append('\n');
+                }
+            }
+        }
+        if (!snapshot.notes().isEmpty()) {
+            out.append("\nNotes:\n");
+            for (String note : snapshot.notes()) {
+                out.append("  - ").append(note).append('\n');
+            }
+        }
+        return out.toString();
+    }
+
+    private static List<GroupVerdict> sortedGroups(HostAssessment assessment) {
+        List<GroupVerdict> groups = new ArrayList<>(assessment.groups().values());
+        groups.sort(Comparator.comparing(GroupVerdict::id, InspectReport::compareGroupIds));
+        return groups;
+    }
+
+    /** Numeric order for group numbers; devices without a group come last. */
+    static int compareGroupIds(String a, String b) {
+        if (a.equals(b)) {
+            return 0;
+        }
+        if (a.equals(NO_GROUP) || b.equals(NO_GROUP)) {
+            return a.equals(NO_GROUP) ? 1 : -1;
+        }
+        return a.length() != b.length() ? Integer.compare(a.length(), b.length()) : a.compareTo(b);
+    }
+
+    private static String orQuestion(String hex) {
+        return hex == null ? "?" : hex;
+    }
+}

@@ -1,0 +1,80 @@
+package com.example.vfio.pci;
+
+import java.util.List;
+
+/**
+ * What sysfs says about one PCI function at the moment of a scan. Ids are -1 when the file was
+ * missing or malformed; {@link #problems()} then says which file and why.
+ *
+ * @param driver         name of the bound driver ({@code driver} link), null when unbound
+ * @param driverModule   module of that driver ({@code drivers/<name>/module} link), null when unknown or built in
+ * @param driverOverride {@code driver_override}, null when unset ({@code (null)})
+ * @param vfioDevs       entries of {@code vfio-dev/} ({@code vfio0}, ...): present while any VFIO driver holds it
+ * @param iommuGroup     the group number, null when the device has no group (IOMMU off)
+ */
+public record PciDevice(
+        PciAddress address,
+        int vendor,
+        int device,
+        int subsystemVendor,
+        int subsystemDevice,
+        int classCode,
+        String modalias,
+        int numaNode,
+        int headerType,
+        String driver,
+        String driverModule,
+        String driverOverride,
+        boolean bootVga,
+        PciAddress physfn,
+        List<PciAddress> virtfns,
+        int sriovNumVfs,
+        int sriovTotalVfs,
+        List<String> vfioDevs,
+        String iommuGroup,
+        List<String> problems) {
+
+    public static final int HEADER_ENDPOINT = 0;
+    public static final int HEADER_BRIDGE = 1;
+    public static final int HEADER_CARDBUS = 2;
+
+    public PciDevice {
+        virtfns = List.copyOf(virtfns);
+        vfioDevs = List.copyOf(vfioDevs);
+        problems = List.copyOf(problems);
+    }
+
+    public String vendorHex() {
+        return hex(vendor, 4);
+    }
+
+    public String deviceHex() {
+        return hex(device, 4);
+    }
+
+    public String classHex() {
+        return hex(classCode, 6);
+    }
+
+    public boolean isBound() {
+        return driver != null;
+    }
+
+    /** PCI-to-PCI and CardBus bridges: vfio-pci refuses them. */
+    public boolean isBridge() {
+        return headerType == HEADER_BRIDGE || headerType == HEADER_CARDBUS || (classCode >>> 16) == 0x06
+                && ((classCode >>> 8) & 0xff) == 0x04;
+    }
+
+    public boolean hasVfsEnabled() {
+        return sriovNumVfs > 0;
+    }
+
+    static String hex(int value, int digits) {
+        if (value < 0) {
+            return null;
+        }
+        String s = Integer.toHexString(value);
+        return s.length() >= digits ? s : "0".repeat(digits - s.length()) + s;
+    }
+}

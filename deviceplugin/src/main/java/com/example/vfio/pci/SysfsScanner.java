@@ -1,0 +1,483 @@
+package com.example.vfio.pci;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.NotLinkException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+
+/**
+ * Reads the host's PCI devices, drivers, IOMMU groups, VFIO device nodes and module aliases below a
+ * {@link HostRoot} into one immutable {@link HostSnapshot}. Each sysfs fact has one reading function
+ * here. Whatever cannot be read is said in the snapshot's notes or the device's problems; only a
+ * root that is not a host at all is an error.
+ */
+public final class SysfsScanner {
+    /** sysfs attributes are at most one page. */
+    static final int MAX_ATTRIBUTE_BYTES = 4096;
+    /** A real modules.alias is about 2 MiB; far more is not a modules.alias. */
+    static final long MAX_ALIAS_FILE_BYTES = 64L * 1024 * 1024;
+    private static final Pattern MODALIAS = Pattern.compile(
+            "pci:v[0-9A-Fa-f]{8}d[0-9A-Fa-f]{8}sv[0-9A-Fa-f]{8}sd[0-9A-Fa-f]{8}bc[0-9A-Fa-f]{2}sc[0-9A-Fa-f]{2}i[0-9A-Fa-f]{2}");
+    private static final String VFIO_PCI_MODULE = "vfio_pci";
+
+    private final HostRoot root;
+
+    public SysfsScanner(HostRoot root) {
+        this.root = root;
+    }
+
+    public HostSnapshot scan() {
+        Path rootDir = root.root();
+        if (!Files.isDirectory(rootDir)) {
+            throw new HostReadException("host root " + rootDir + " does not exist or is not a directory (check --root)");
+        }
+        Path devicesDir = root.pciDevices();
+        if (!Files.isDirectory(devicesDir)) {
+            throw new HostReadException(devicesDir + " does not exist: " + rootDir
+                    + " does not look like a host root with sysfs mounted (check --root)");
+        }
+        Path realRoot;
+        try {
+            realRoot = rootDir.toRealPath();
+        } catch (IOException e) {
+            throw new HostReadException("cannot resolve host root " + rootDir + ": " + e.getMessage(), e);
+        }
+        List<String> notes = new ArrayList<>();
+        String release = kernelRelease(notes);
+        ModuleAliases aliases = moduleAliases(release, notes);
+        Map<String, IommuGroup> groups = iommuGroups(notes);
+        DeviceNodes deviceNodes = deviceNodes();
+
+        Map<String, String> driverModules = new HashMap<>();
+        TreeMap<PciAddress, PciDevice> devices = new TreeMap<>();
+        for (String name : sortedNames(devicesDir)) {
+            if (!PciAddress.isValid(name)) {
+                notes.add(devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
+                continue;
+            }
+            PciAddress address = PciAddress.parse(name);
+            Path dir = devicesDir.resolve(name);
+            try {
+                if (!dir.toRealPath().startsWith(realRoot)) {
+                    notes.add(address + ": its sysfs link points outside " + rootDir + ": skipped");
+                    continue;
+                }
+                devices.put(address, readDevice(address, dir, driverModules));
+            } catch (DeviceVanished | NoSuchFileException e) {
+                notes.add(address + " disappeared during the scan (hot unplug?): skipped");
+            } catch (IOException e) {
+                notes.add(address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
+            }
+        }
+        Map<String, String> moduleDrivers = moduleDrivers(aliases, notes);
+        boolean iommuEnabled = groups.keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
+        notes.addAll(aliases.problems());
+        return new HostSnapshot(rootDir.toString(), release, iommuEnabled, devices, groups, deviceNodes, aliases,
+                moduleDrivers, notes);
+    }
+
+    // ---- one device ------------------------------------------------------------------------
+
+    private PciDevice readDevice(PciAddress address, Path dir, Map<String, String> driverModules)
+            throws DeviceVanished {
+        List<String> problems = new ArrayList<>();
+        DeviceFiles files = new DeviceFiles(address, dir, problems);
+        int vendor = files.hex("vendor", 4, true);
+        int device = files.hex("device", 4, true);
+        int subsystemVendor = files.hex("subsystem_vendor", 4, false);
+        int subsystemDevice = files.hex("subsystem_device", 4, false);
+        int classCode = files.hex("class", 6, true);
+        String modalias = modalias(files);
+        int numaNode = numaNode(files);
+        int headerType = headerType(dir);
+        String driver = driverName(files);
+        String driverModule = driver == null ? null : driverModules.computeIfAbsent(driver, this::moduleOfDriver);
+        String override = files.text("driver_override", false);
+        if ("(null)".equals(override) || (override != null && override.isEmpty())) {
+            override = null;
+        }
+        boolean bootVga = "1".equals(files.text("boot_vga", false));
+        PciAddress physfn = files.linkedAddress("physfn");
+        int totalVfs = files.decimal("sriov_totalvfs", 0);
+        int numVfs = totalVfs > 0 ? files.decimal("sriov_numvfs", 0) : 0;
+        List<PciAddress> virtfns = new ArrayList<>();
+        for (int i = 0; i < numVfs; i++) {
+            PciAddress vf = files.linkedAddress("virtfn" + i);
+            if (vf != null) {
+                virtfns.add(vf);
+            }
+        }
+        List<String> vfioDevs = vfioDevs(dir);
+        String group = iommuGroupOf(files);
+        if (!Files.exists(dir)) {
+            throw new DeviceVanished();
+        }
+        return new PciDevice(address, vendor, device, subsystemVendor, subsystemDevice, classCode, modalias, numaNode,
+                headerType, driver, driverModule, override, bootVga, physfn, virtfns, numVfs, totalVfs, vfioDevs, group,
+                problems);
+    }
+
+    private static String modalias(DeviceFiles files) throws DeviceVanished {
+        String modalias = files.text("modalias", true);
+        if (modalias == null) {
+            return null;
+        }
+        if (!MODALIAS.matcher(modalias).matches()) {
+            files.problem("modalias " + Names.quote(modalias) + " is not a full PCI modalias (truncated?)");
+            return null;
+        }
+        return modalias;
+    }
+
+    private static int numaNode(DeviceFiles files) throws DeviceVanished {
+        String text = files.text("numa_node", false);
+        if (text == null) {
+            return -1;
+        }
+        try {
+            int node = Integer.parseInt(text);
+            return node < -1 ? -1 : node;
+        } catch (NumberFormatException e) {
+            files.problem("numa_node holds " + Names.quote(text) + ", not a number");
+            return -1;
+        }
+    }
+
+    /** Byte 0x0E of config space, bit 7 masked off (multi-function flag). */
+    private static int headerType(Path dir) {
+        try (InputStream in = Files.newInputStream(dir.resolve("config"))) {
+            byte[] head = in.readNBytes(0x0F);
+            return head.length == 0x0F ? head[0x0E] & 0x7F : -1;
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    private static String driverName(DeviceFiles files) throws DeviceVanished {
+        Path target = files.link("driver");
+        if (target == null) {
+            return null;
+        }
+        String name = lastName(target);
+        if (!Names.isDriverName(name)) {
+            files.problem("driver link points to " + Names.quote(target.toString()) + ", not a driver");
+            return null;
+        }
+        if (!Files.exists(files.dir.resolve("driver"))) {
+            files.problem("driver link points to " + target + ", which does not exist (driver being unloaded?)");
+        }
+        return name;
+    }
+
+    private String moduleOfDriver(String driver) {
+        try {
+            return lastName(Files.readSymbolicLink(root.pciDriver(driver).resolve("module")));
+        } catch (IOException | InvalidNameException e) {
+            return null; // built into the kernel, or the driver is going away
+        }
+    }
+
+    private static List<String> vfioDevs(Path dir) {
+        List<String> names = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir.resolve("vfio-dev"))) {
+            for (Path entry : entries) {
+                names.add(entry.getFileName().toString());
+            }
+        } catch (IOException e) {
+            return List.of();
+        }
+        names.sort(null);
+        return names;
+    }
+
+    private static String iommuGroupOf(DeviceFiles files) throws DeviceVanished {
+        Path target = files.link("iommu_group");
+        if (target == null) {
+            return null;
+        }
+        String id = lastName(target);
+        if (!Names.isGroupId(id)) {
+            files.problem("iommu_group link points to " + Names.quote(target.toString()) + ", not a group");
+            return null;
+        }
+        return id;
+    }
+
+    // ---- host-wide facts -------------------------------------------------------------------
+
+    private String kernelRelease(List<String> notes) {
+        Path file = root.osRelease();
+        try {
+            String release = readSmall(file).trim();
+            root.kernelModules(release);
+            return release;
+        } catch (NoSuchFileException e) {
+            notes.add(file + " is missing: kernel release unknown, module aliases not read");
+        } catch (IOException | HostReadException e) {
+            notes.add("cannot read the kernel release from " + file + ": " + e.getMessage());
+        }
+        return null;
+    }
+
+    private ModuleAliases moduleAliases(String release, List<String> notes) {
+        if (release == null) {
+            return ModuleAliases.none();
+        }
+        Path dir = root.kernelModules(release);
+        Path aliasFile = dir.resolve("modules.alias");
+        ModuleAliases aliases = ModuleAliases.none();
+        if (usableAliasFile(aliasFile, notes, true)) {
+            try (BufferedReader reader = Files.newBufferedReader(aliasFile, StandardCharsets.ISO_8859_1)) {
+                aliases = ModuleAliases.parse(reader, aliasFile.toString());
+            } catch (IOException e) {
+                notes.add("cannot read " + aliasFile + ": " + e.getMessage());
+            }
+        }
+        Path builtin = dir.resolve("modules.builtin.modinfo");
+        if (usableAliasFile(builtin, notes, false)) {
+            try {
+                aliases = aliases.followedBy(ModuleAliases.parseBuiltinModinfo(Files.readAllBytes(builtin),
+                        builtin.toString()));
+            } catch (IOException e) {
+                notes.add("cannot read " + builtin + ": " + e.getMessage());
+            }
+        }
+        return aliases;
+    }
+
+    private static boolean usableAliasFile(Path file, List<String> notes, boolean required) {
+        try {
+            long size = Files.size(file);
+            if (size > MAX_ALIAS_FILE_BYTES) {
+                notes.add(file + " is " + size / (1024 * 1024) + " MiB, far more than a module alias list: ignored");
+                return false;
+            }
+            return true;
+        } catch (NoSuchFileException e) {
+            if (required) {
+                notes.add(file + " is missing: VFIO variant drivers are recognised only while a device is bound"
+                        + " (vfio-dev), and 'auto' falls back to vfio-pci");
+            }
+            return false;
+        } catch (IOException e) {
+            notes.add("cannot read " + file + ": " + e.getMessage());
+            return false;
+        }
+    }
+
+    private Map<String, IommuGroup> iommuGroups(List<String> notes) {
+        Path dir = root.iommuGroups();
+        Map<String, IommuGroup> groups = new HashMap<>();
+        if (!Files.isDirectory(dir)) {
+            return groups;
+        }
+        for (String id : sortedNames(dir)) {
+            if (!Names.isGroupId(id)) {
+                notes.add(dir + "/" + Names.quote(id) + " is not an IOMMU group number: skipped");
+                continue;
+            }
+            List<PciAddress> members = new ArrayList<>();
+            for (String member : sortedNames(dir.resolve(id).resolve("devices"))) {
+                if (PciAddress.isValid(member)) {
+                    members.add(PciAddress.parse(member));
+                } else {
+                    notes.add("IOMMU group " + id + " lists " + Names.quote(member) + ", not a PCI address: skipped");
+                }
+            }
+            members.sort(null);
+            groups.put(id, new IommuGroup(id, members));
+        }
+        return groups;
+    }
+
+    private DeviceNodes deviceNodes() {
+        Path dir = root.devVfio();
+        boolean container = false;
+        Set<String> groups = new TreeSet<>();
+        Set<String> noIommu = new TreeSet<>();
+        for (String name : sortedNames(dir)) {
+            if (name.equals("vfio")) {
+                container = true;
+            } else if (Names.isGroupId(name)) {
+                groups.add(name);
+            } else if (name.startsWith("noiommu-") && Names.isGroupId(name.substring("noiommu-".length()))) {
+                noIommu.add(name.substring("noiommu-".length()));
+            }
+        }
+        Set<String> cdevs = new TreeSet<>();
+        for (String name : sortedNames(dir.resolve("devices"))) {
+            if (name.matches("vfio[0-9]{1,9}")) {
+                cdevs.add(name);
+            }
+        }
+        return new DeviceNodes(container, groups, noIommu, Files.exists(root.devIommu()), cdevs);
+    }
+
+    /** For each loaded VFIO module, the PCI driver it registers: {@code sys/module/<m>/drivers/pci:<name>}. */
+    private Map<String, String> moduleDrivers(ModuleAliases aliases, List<String> notes) {
+        Set<String> modules = new LinkedHashSet<>(aliases.vfioModules());
+        modules.add(VFIO_PCI_MODULE);
+        Map<String, String> drivers = new HashMap<>();
+        for (String module : modules) {
+            for (String entry : sortedNames(root.module(module).resolve("drivers"))) {
+                if (entry.startsWith("pci:") && Names.isDriverName(entry.substring(4))) {
+                    drivers.put(module, entry.substring(4));
+                    break;
+                }
+            }
+        }
+        return drivers;
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------
+
+    private static List<String> sortedNames(Path dir) {
+        List<String> names = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
+            for (Path entry : entries) {
+                names.add(entry.getFileName().toString());
+            }
+        } catch (NoSuchFileException | NotDirectoryException e) {
+            return List.of();
+        } catch (IOException e) {
+            throw new HostReadException("cannot list " + dir + ": " + e.getMessage(), e);
+        }
+        names.sort(null);
+        return names;
+    }
+
+    static String lastName(Path linkTarget) {
+        Path name = linkTarget.getFileName();
+        return name == null ? "" : name.toString();
+    }
+
+    static String readSmall(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] bytes = in.readNBytes(MAX_ATTRIBUTE_BYTES + 1);
+            if (bytes.length > MAX_ATTRIBUTE_BYTES) {
+                throw new IOException("more than " + MAX_ATTRIBUTE_BYTES + " bytes, larger than any sysfs attribute");
+            }
+            return new String(bytes, StandardCharsets.ISO_8859_1);
+        }
+    }
+
+    /** Thrown when a device's directory is gone half-way through reading it. */
+    private static final class DeviceVanished extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        DeviceVanished() {
+            super(null, null, false, false);
+        }
+    }
+
+    /** The attribute files of one device; every read either yields a value or records a problem. */
+    private static final class DeviceFiles {
+        final PciAddress address;
+        final Path dir;
+        final List<String> problems;
+
+        DeviceFiles(PciAddress address, Path dir, List<String> problems) {
+            this.address = address;
+            this.dir = dir;
+            this.problems = problems;
+        }
+
+        void problem(String text) {
+            problems.add(text);
+        }
+
+        /** The trimmed content, or null when absent (a problem when required). */
+        String text(String name, boolean required) throws DeviceVanished {
+            try {
+                return readSmall(dir.resolve(name)).strip();
+            } catch (NoSuchFileException e) {
+                if (!Files.exists(dir)) {
+                    throw new DeviceVanished();
+                }
+                if (required) {
+                    problem(name + " is missing");
+                }
+                return null;
+            } catch (IOException e) {
+                if (!Files.exists(dir)) {
+                    throw new DeviceVanished();
+                }
+                problem("cannot read " + name + ": " + e.getMessage());
+                return null;
+            }
+        }
+
+        int hex(String name, int digits, boolean required) throws DeviceVanished {
+            String text = text(name, required);
+            if (text == null) {
+                return -1;
+            }
+            String body = text.startsWith("0x") || text.startsWith("0X") ? text.substring(2) : text;
+            if (body.isEmpty() || body.length() > digits || !body.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+                problem(name + " holds " + Names.quote(text) + ", not a " + digits + "-digit hex number");
+                return -1;
+            }
+            return Integer.parseInt(body, 16);
+        }
+
+        int decimal(String name, int absent) throws DeviceVanished {
+            String text = text(name, false);
+            if (text == null) {
+                return absent;
+            }
+            try {
+                return Integer.parseInt(text);
+            } catch (NumberFormatException e) {
+                problem(name + " holds " + Names.quote(text) + ", not a number");
+                return absent;
+            }
+        }
+
+        /** The target of a symlink, or null when there is none. */
+        Path link(String name) throws DeviceVanished {
+            try {
+                return Files.readSymbolicLink(dir.resolve(name));
+            } catch (NoSuchFileException e) {
+                if (!Files.exists(dir)) {
+                    throw new DeviceVanished();
+                }
+                return null;
+            } catch (NotLinkException e) {
+                problem(name + " is not a symbolic link");
+                return null;
+            } catch (IOException e) {
+                problem("cannot read link " + name + ": " + e.getMessage());
+                return null;
+            }
+        }
+
+        PciAddress linkedAddress(String name) throws DeviceVanished {
+            Path target = link(name);
+            if (target == null) {
+                return null;
+            }
+            String last = lastName(target);
+            if (!PciAddress.isValid(last)) {
+                problem(name + " link points to " + Names.quote(target.toString()) + ", not a PCI device");
+                return null;
+            }
+            return PciAddress.parse(last);
+        }
+    }
+
+}

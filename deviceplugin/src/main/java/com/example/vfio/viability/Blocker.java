@@ -1,0 +1,7 @@
+package com.example.vfio.viability;
+
+import com.example.vfio.pci.PciAddress;
+
+/** A group member on a host driver that uses DMA: it keeps the whole group from user space. */
+public record Blocker(PciAddress address, String driver) {
+}

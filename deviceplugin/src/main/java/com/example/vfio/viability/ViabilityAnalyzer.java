@@ -1,0 +1,111 @@
+package com.example.vfio.viability;
+
+import com.example.vfio.pci.HostSnapshot;
+import com.example.vfio.pci.IommuGroup;
+import com.example.vfio.pci.PciAddress;
+import com.example.vfio.pci.PciDevice;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+
+/**
+ * Applies the kernel's group ownership rule (5.19+) to a snapshot. A group is owned entirely by the
+ * kernel or entirely by user space: it is viable when every member is driverless, on a VFIO driver,
+ * or on {@code pci-stub} / {@code pcieport} (drivers that set {@code driver_managed_dma}). Any other
+ * driver, {@code pci-pf-stub} included, blocks the whole group.
+ */
+public final class ViabilityAnalyzer {
+    /** Host drivers that declare driver_managed_dma and so may stay in a group user space owns. */
+    static final Set<String> DMA_SAFE_HOST_DRIVERS = Set.of("pci-stub", "pcieport");
+
+    public HostAssessment assess(HostSnapshot snapshot) {
+        VfioDriverTest vfio = VfioDriverTest.of(snapshot);
+        DriverChooser chooser = DriverChooser.of(snapshot);
+
+        Map<String, GroupVerdict> groups = new HashMap<>();
+        for (IommuGroup group : snapshot.groups().values()) {
+            groups.put(group.id(), judgeGroup(group, snapshot, vfio));
+        }
+        TreeMap<PciAddress, DeviceVerdict> devices = new TreeMap<>();
+        for (PciDevice device : snapshot.allDevices()) {
+            GroupVerdict group = device.iommuGroup() == null ? null : groups.get(device.iommuGroup());
+            devices.put(device.address(), judgeDevice(device, group, snapshot, vfio, chooser));
+        }
+        return new HostAssessment(snapshot, devices, groups);
+    }
+
+    private static GroupVerdict judgeGroup(IommuGroup group, HostSnapshot snapshot, VfioDriverTest vfio) {
+        List<Blocker> blockers = new ArrayList<>();
+        for (PciAddress member : group.members()) {
+            PciDevice device = snapshot.devices().get(member);
+            if (device == null || device.driver() == null || DMA_SAFE_HOST_DRIVERS.contains(device.driver())
+                    || vfio.isVfioDriver(device)) {
+                continue;
+            }
+            blockers.add(new Blocker(member, device.driver()));
+        }
+        boolean noIommu = snapshot.deviceNodes().noIommuGroups().contains(group.id());
+        List<String> reasons = new ArrayList<>();
+        if (noIommu) {
+            reasons.add("group " + group.id() + " uses no-IOMMU mode: there is no DMA isolation, so it is never"
+                    + " offered to VMs (enable the IOMMU instead of vfio enable_unsafe_noiommu_mode)");
+        }
+        if (!blockers.isEmpty()) {
+            reasons.add("group " + group.id() + " is not viable: " + blockers.stream()
+                    .map(b -> b.address() + " is bound to " + b.driver() + " (a host driver that uses DMA)")
+                    .collect(Collectors.joining("; "))
+                    + "; bind " + (blockers.size() == 1 ? "it" : "them") + " to vfio-pci too (companions: Bind)"
+                    + " or unbind " + (blockers.size() == 1 ? "it" : "them"));
+        }
+        return new GroupVerdict(group.id(), blockers.isEmpty() && !noIommu, group.members(), blockers, noIommu,
+                reasons);
+    }
+
+    private static DeviceVerdict judgeDevice(PciDevice device, GroupVerdict group, HostSnapshot snapshot,
+            VfioDriverTest vfio, DriverChooser chooser) {
+        boolean onVfio = vfio.isVfioDriver(device);
+        DriverChoice recommended = chooser.best(device);
+        List<String> reasons = new ArrayList<>();
+
+        if (device.iommuGroup() == null) {
+            reasons.add(snapshot.iommuEnabled()
+                    ? "no IOMMU group: the IOMMU does not cover this device (check firmware DMA remapping settings)"
+                    : "no IOMMU group: enable the IOMMU (intel_iommu=on / amd_iommu=on)");
+        }
+        if (!onVfio) {
+            String target = recommended.driver();
+            if (device.driver() == null) {
+                reasons.add("not bound to any driver: bind it to " + target + " for a VM");
+            } else {
+                reasons.add("bound to " + device.driver() + ", not a VFIO driver: bind it to " + target + " for a VM");
+            }
+        }
+        if (device.isBridge()) {
+            reasons.add("is a PCI bridge: vfio-pci refuses bridges; it can stay in a VM's group only driverless"
+                    + " or on pcieport");
+        }
+        if (device.hasVfsEnabled()) {
+            reasons.add("has " + device.sriovNumVfs() + " SR-IOV VFs enabled: vfio-pci refuses a PF with VFs"
+                    + " (hand the VFs to VMs, or set sriov_numvfs to 0)");
+        }
+        if (device.modalias() == null) {
+            reasons.add("modalias unreadable: 'auto' can only choose vfio-pci");
+        }
+        if (group != null) {
+            reasons.addAll(group.reasons());
+            if (onVfio && group.viable() && !snapshot.deviceNodes().groups().contains(group.id())) {
+                reasons.add("/dev/vfio/" + group.id() + " does not exist: is the vfio module loaded and /dev mounted?");
+            }
+        }
+        for (String problem : device.problems()) {
+            reasons.add("sysfs: " + problem);
+        }
+        boolean viable = onVfio && group != null && group.viable()
+                && snapshot.deviceNodes().groups().contains(group.id());
+        return new DeviceVerdict(device.address(), onVfio, viable, reasons, recommended);
+    }
+}

@@ -1,0 +1,290 @@
+package com.example.vfio.pci;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SysfsScannerTest {
+    @TempDir
+    Path dir;
+
+    private HostSnapshot scan(FakeHost host) {
+        return new SysfsScanner(host.write().root()).scan();
+    }
+
+    private static PciAddress at(String address) {
+        return PciAddress.parse(address);
+    }
+
+    @Test
+    @DisplayName("every sysfs fact of a device is read: ids, class, NUMA, header, driver and module, SR-IOV, vfio-dev")
+    void readsEveryFact() {
+        FakeHost host = FakeHost.at(dir).kernel("6.12.48-amd64");
+        host.device("0000:81:00.0").ids(0x15b3, 0x1021).subsystem(0x15b3, 0x0047).cls(0x020000).numa(1).group("30")
+                .driver("mlx5_core", "mlx5_core").sriov(8, "0000:81:00.2");
+        host.device("0000:81:00.2").ids(0x15b3, 0x101e).numa(1).group("31").physfn("0000:81:00.0")
+                .driver("mlx5_vfio_pci", "mlx5_vfio_pci").vfioDev("vfio4").override("mlx5_vfio_pci");
+        host.device("0000:02:00.0").ids(0x1a03, 0x2000).cls(0x030000).bootVga().group("2");
+        host.device("0000:00:01.0").bridge().group("1").driver("pcieport", null);
+        host.devVfio("31").iommufd(true).cdev("vfio4");
+        HostSnapshot snapshot = scan(host);
+
+        PciDevice pf = snapshot.device(at("0000:81:00.0")).orElseThrow();
+        assertThat(pf.vendorHex()).isEqualTo("15b3");
+        assertThat(pf.deviceHex()).isEqualTo("1021");
+        assertThat(pf.subsystemVendor()).isEqualTo(0x15b3);
+        assertThat(pf.subsystemDevice()).isEqualTo(0x0047);
+        assertThat(pf.classHex()).isEqualTo("020000");
+        assertThat(pf.numaNode()).isEqualTo(1);
+        assertThat(pf.headerType()).isEqualTo(PciDevice.HEADER_ENDPOINT);
+        assertThat(pf.driver()).isEqualTo("mlx5_core");
+        assertThat(pf.driverModule()).isEqualTo("mlx5_core");
+        assertThat(pf.driverOverride()).isNull();
+        assertThat(pf.sriovTotalVfs()).isEqualTo(8);
+        assertThat(pf.virtfns()).containsExactly(at("0000:81:00.2"));
+        assertThat(pf.modalias()).isEqualTo("pci:v000015B3d00001021sv000015B3sd00000047bc02sc00i00");
+        assertThat(pf.problems()).isEmpty();
+
+        PciDevice vf = snapshot.device(at("0000:81:00.2")).orElseThrow();
+        assertThat(vf.physfn()).isEqualTo(at("0000:81:00.0"));
+        assertThat(vf.vfioDevs()).containsExactly("vfio4");
+        assertThat(vf.driverOverride()).isEqualTo("mlx5_vfio_pci");
+        assertThat(vf.iommuGroup()).isEqualTo("31");
+
+        assertThat(snapshot.device(at("0000:02:00.0")).orElseThrow().bootVga()).isTrue();
+        assertThat(snapshot.device(at("0000:02:00.0")).orElseThrow().driver()).isNull();
+        PciDevice rootPort = snapshot.device(at("0000:00:01.0")).orElseThrow();
+        assertThat(rootPort.isBridge()).isTrue();
+        assertThat(rootPort.driverModule()).isNull();
+
+        assertThat(snapshot.kernelRelease()).isEqualTo("6.12.48-amd64");
+        assertThat(snapshot.iommuEnabled()).isTrue();
+        assertThat(snapshot.groups().get("31").members()).containsExactly(at("0000:81:00.2"));
+        assertThat(snapshot.deviceNodes().container()).isTrue();
+        assertThat(snapshot.deviceNodes().groups()).containsExactly("31");
+        assertThat(snapshot.deviceNodes().iommufd()).isTrue();
+        assertThat(snapshot.deviceNodes().cdevs()).containsExactly("vfio4");
+        assertThat(snapshot.notes()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("the PCI driver a loaded VFIO module registers is read from sys/module")
+    void moduleDriverNames() {
+        FakeHost host = FakeHost.at(dir);
+        host.alias("vfio_pci:v00008086d0000E20Bsv*sd*bc*sc*i*", "xe_vfio_pci");
+        host.driver("xe-vfio-pci", "xe_vfio_pci").driver("vfio-pci", "vfio_pci");
+        HostSnapshot snapshot = scan(host);
+
+        assertThat(snapshot.moduleDrivers()).containsEntry("xe_vfio_pci", "xe-vfio-pci")
+                .containsEntry("vfio_pci", "vfio-pci");
+    }
+
+    @Test
+    @DisplayName("a class that is not hex is reported on the device, which is still listed")
+    void malformedClass() {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").file("class", "0xzz0300").group("14");
+        HostSnapshot snapshot = scan(host);
+
+        PciDevice device = snapshot.device(at("0000:41:00.0")).orElseThrow();
+        assertThat(device.classCode()).isEqualTo(-1);
+        assertThat(device.classHex()).isNull();
+        assertThat(device.problems()).containsExactly("class holds '0xzz0300', not a 6-digit hex number");
+    }
+
+    @Test
+    @DisplayName("a truncated modalias is reported and not used")
+    void truncatedModalias() {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").file("modalias", "pci:v000010DEd0000").group("14");
+        HostSnapshot snapshot = scan(host);
+
+        PciDevice device = snapshot.device(at("0000:41:00.0")).orElseThrow();
+        assertThat(device.modalias()).isNull();
+        assertThat(device.problems()).singleElement().asString().contains("not a full PCI modalias (truncated?)");
+    }
+
+    @Test
+    @DisplayName("a missing vendor file is a problem on the device, not a crash")
+    void missingVendor() {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").omit("vendor");
+        HostSnapshot snapshot = scan(host);
+
+        assertThat(snapshot.device(at("0000:41:00.0")).orElseThrow().problems()).containsExactly("vendor is missing");
+    }
+
+    @Test
+    @DisplayName("a dangling driver link still names the driver and says it does not exist")
+    void danglingDriverLink() {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").link("driver", "../../../bus/pci/drivers/gone_driver");
+        HostSnapshot snapshot = scan(host);
+
+        PciDevice device = snapshot.device(at("0000:41:00.0")).orElseThrow();
+        assertThat(device.driver()).isEqualTo("gone_driver");
+        assertThat(device.driverModule()).isNull();
+        assertThat(device.problems()).singleElement().asString().contains("which does not exist");
+    }
+
+    @Test
+    @DisplayName("an attribute larger than a sysfs page is refused with its size")
+    void hugeAttribute() {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").file("numa_node", "1".repeat(10_000));
+        HostSnapshot snapshot = scan(host);
+
+        PciDevice device = snapshot.device(at("0000:41:00.0")).orElseThrow();
+        assertThat(device.numaNode()).isEqualTo(-1);
+        assertThat(device.problems()).singleElement().asString().contains("more than 4096 bytes");
+    }
+
+    @Test
+    @DisplayName("junk lines in modules.alias are skipped and the first few are named")
+    void junkAliasLines() {
+        FakeHost host = FakeHost.at(dir);
+        host.aliasLine("garbage here").aliasLine("alias only-two").aliasLine("alias vfio_pci:v*d* ../../etc")
+                .alias("vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i*", "mlx5_vfio_pci")
+                .aliasLine("x").aliasLine("y");
+        HostSnapshot snapshot = scan(host);
+
+        assertThat(snapshot.aliases().vfioModules()).containsExactly("mlx5_vfio_pci");
+        assertThat(snapshot.notes()).hasSize(4);
+        assertThat(snapshot.notes().get(0)).contains("modules.alias line 2: not an alias line, skipped: 'garbage here'");
+        assertThat(snapshot.notes().get(2)).contains("module name '../../etc'");
+        assertThat(snapshot.notes().get(3)).contains("2 more unreadable lines skipped");
+    }
+
+    @Test
+    @DisplayName("a modules.alias far larger than any real one is ignored with a note")
+    void hugeModulesAlias() throws IOException {
+        FakeHost host = FakeHost.at(dir).kernel("6.12.0");
+        host.write();
+        try (RandomAccessFile file = new RandomAccessFile(
+                dir.resolve("lib/modules/6.12.0/modules.alias").toFile(), "rw")) {
+            file.setLength(SysfsScanner.MAX_ALIAS_FILE_BYTES + 1);
+        }
+        HostSnapshot snapshot = new SysfsScanner(host.root()).scan();
+
+        assertThat(snapshot.aliases().vfioAliases()).isEmpty();
+        assertThat(snapshot.notes()).singleElement().asString().contains("far more than a module alias list: ignored");
+    }
+
+    @Test
+    @DisplayName("a device whose sysfs directory is gone is skipped and said to have disappeared")
+    void deviceGoneBeforeItIsRead() throws IOException {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").group("14");
+        host.device("0000:42:00.0").group("15");
+        host.write();
+        FakeHost.deleteTree(dir.resolve("sys/devices/pci0000:00/0000:41:00.0"));
+        HostSnapshot snapshot = new SysfsScanner(host.root()).scan();
+
+        assertThat(snapshot.devices()).containsOnlyKeys(at("0000:42:00.0"));
+        assertThat(snapshot.notes()).contains("0000:41:00.0 disappeared during the scan (hot unplug?): skipped");
+    }
+
+    @Test
+    @DisplayName("devices unplugged while scans run never break a scan: each device is whole or absent")
+    void hotUnplugDuringScans() throws Exception {
+        FakeHost host = FakeHost.at(dir);
+        for (int i = 0; i < 64; i++) {
+            host.device(String.format("0000:%02x:00.0", i + 1)).ids(0x10de, 0x2330).group(Integer.toString(i));
+        }
+        host.write();
+        AtomicBoolean done = new AtomicBoolean();
+        List<Throwable> failures = new ArrayList<>();
+        Thread unplugger = new Thread(() -> {
+            try {
+                for (int i = 0; i < 64; i++) {
+                    FakeHost.deleteTree(dir.resolve(String.format("sys/devices/pci0000:00/0000:%02x:00.0", i + 1)));
+                    Thread.sleep(1);
+                }
+            } catch (Exception e) {
+                failures.add(e);
+            } finally {
+                done.set(true);
+            }
+        });
+        unplugger.start();
+        SysfsScanner scanner = new SysfsScanner(host.root());
+        while (!done.get()) {
+            HostSnapshot snapshot = scanner.scan();
+            assertThat(snapshot.allDevices()).allSatisfy(d -> {
+                assertThat(d.vendor()).isEqualTo(0x10de);
+                assertThat(d.device()).isEqualTo(0x2330);
+            });
+        }
+        unplugger.join();
+        assertThat(failures).isEmpty();
+        HostSnapshot after = scanner.scan();
+        assertThat(after.devices()).isEmpty();
+        assertThat(after.notes()).hasSize(64).allSatisfy(n -> assertThat(n).contains("disappeared during the scan"));
+    }
+
+    @Test
+    @DisplayName("a device link that points outside the root is never followed")
+    void linkOutsideRoot() throws IOException {
+        FakeHost host = FakeHost.at(dir.resolve("host"));
+        host.device("0000:41:00.0");
+        host.write();
+        Path outside = Files.createDirectories(dir.resolve("outside/0000:99:00.0"));
+        Files.writeString(outside.resolve("vendor"), "0x8086\n");
+        Files.createSymbolicLink(dir.resolve("host/sys/bus/pci/devices/0000:99:00.0"), outside);
+        HostSnapshot snapshot = new SysfsScanner(host.root()).scan();
+
+        assertThat(snapshot.devices()).containsOnlyKeys(at("0000:41:00.0"));
+        assertThat(snapshot.notes()).singleElement().asString().contains("0000:99:00.0: its sysfs link points outside");
+    }
+
+    @Test
+    @DisplayName("entries that are not PCI addresses are skipped with a note")
+    void hostileEntryNames() throws IOException {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0");
+        host.write();
+        Files.createSymbolicLink(dir.resolve("sys/bus/pci/devices/..evil"), Path.of("../../../devices"));
+        HostSnapshot snapshot = new SysfsScanner(host.root()).scan();
+
+        assertThat(snapshot.devices()).containsOnlyKeys(at("0000:41:00.0"));
+        assertThat(snapshot.notes()).singleElement().asString().contains("'..evil' is not a PCI address");
+    }
+
+    @Test
+    @DisplayName("a root that does not exist, or is not a host, is a clear error")
+    void badRoot() throws IOException {
+        assertThatThrownBy(() -> new SysfsScanner(new HostRoot(dir.resolve("nope"))).scan())
+                .isInstanceOf(HostReadException.class)
+                .hasMessageContaining("does not exist or is not a directory (check --root)");
+        Files.createDirectories(dir.resolve("empty"));
+        assertThatThrownBy(() -> new SysfsScanner(new HostRoot(dir.resolve("empty"))).scan())
+                .isInstanceOf(HostReadException.class)
+                .hasMessageContaining("sys/bus/pci/devices does not exist");
+    }
+
+    @Test
+    @DisplayName("a missing kernel release or modules.alias is a note, and scanning goes on")
+    void missingReleaseAndAliases() throws IOException {
+        FakeHost host = FakeHost.at(dir).noModulesAlias();
+        host.device("0000:41:00.0");
+        host.write();
+        HostSnapshot withoutAliases = new SysfsScanner(host.root()).scan();
+        assertThat(withoutAliases.notes()).singleElement().asString().contains("modules.alias is missing");
+
+        Files.delete(dir.resolve("proc/sys/kernel/osrelease"));
+        HostSnapshot withoutRelease = new SysfsScanner(host.root()).scan();
+        assertThat(withoutRelease.kernelRelease()).isNull();
+        assertThat(withoutRelease.notes()).singleElement().asString().contains("kernel release unknown");
+        assertThat(withoutRelease.devices()).hasSize(1);
+    }
+}
