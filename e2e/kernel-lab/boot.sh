@@ -33,7 +33,7 @@ lab_build_initramfs() {
 #   00:03.0 pcie-root-port -> 02:00.0 pci-testdev (1b36:0005)  target of plain vfio-pci
 #   00:04.0 pcie-pci-bridge -> 03:01.0 e1000 (8086:100e), 03:02.0 pci-testdev: one shared IOMMU group
 #   00:05.0 edu on the root bus: a group of its own
-# plus q35's own devices and the two virtio-9p transports (the guest's root file system).
+# plus q35's own devices and the three virtio-9p transports (the guest's root file system).
 LAB_QEMU_DEVICES=(
     -device intel-iommu
     -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x2
@@ -46,20 +46,24 @@ LAB_QEMU_DEVICES=(
     -device edu,bus=pcie.0,addr=0x5
 )
 
-# lab_boot SCRIPT RESULTS_DIR TIMEOUT_S: boots a guest that runs SCRIPT (a path on this host,
-# run inside the guest's chroot of the host root) with RESULTS_DIR shared read-write at
-# /tmp/lab-results. Console goes to RESULTS_DIR/console.log. Never runs longer than TIMEOUT_S.
+# lab_boot INPUT_DIR SCRIPT RESULTS_DIR TIMEOUT_S: boots a guest that sees INPUT_DIR read-only at
+# /run/lab and RESULTS_DIR read-write at /run/lab-results, and runs /run/lab/SCRIPT inside its
+# chroot of the host root. Console goes to RESULTS_DIR/console.log. Never runs longer than TIMEOUT_S.
+# no_timer_check: on a busy host the emulated CPU can miss the IO-APIC timer test, and the
+# kernel then panics ("timer doesn't work through Interrupt-remapped IO-APIC"); seen here.
 lab_boot() {
-    local script=$1 results=$2 limit=$3
+    local input=$1 script=$2 results=$3 limit=$4
     local inner=$((limit - 15))
     timeout -k 5 "$limit" qemu-system-x86_64 \
         -accel tcg,thread=multi -machine q35 -cpu max -smp "${LAB_CPUS:-2}" -m "${LAB_MEM:-2048}" \
         -nodefaults -no-user-config -display none -no-reboot \
         -serial "file:$results/console.log" \
         -kernel "/boot/vmlinuz-$KVER" -initrd "$WORK_DIR/initramfs.cpio.gz" \
-        -append "console=ttyS0 intel_iommu=on iommu=pt panic=-1 quiet lab.script=$script lab.timeout=$inner" \
+        -append "console=ttyS0 intel_iommu=on iommu=pt panic=-1 no_timer_check quiet lab.script=$script lab.timeout=$inner" \
         -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,bus=pcie.0,addr=0x10 \
+        -fsdev "local,id=labin,path=$input,security_model=none,readonly=on,multidevs=remap" \
+        -device virtio-9p-pci,fsdev=labin,mount_tag=labin,bus=pcie.0,addr=0x12 \
         -fsdev "local,id=results,path=$results,security_model=none,multidevs=remap" \
         -device virtio-9p-pci,fsdev=results,mount_tag=results,bus=pcie.0,addr=0x11 \
         "${LAB_QEMU_DEVICES[@]}" \

@@ -5,12 +5,16 @@
 # $LAB_RESULTS/details/, and "DONE" last so the host knows the script ran to its end.
 set -u
 # Binds and unbinds PCI devices: it must never run anywhere but in the lab's own guest.
-grep -qw "lab.script=${BASH_SOURCE[0]}" /proc/cmdline || { echo "checks.sh runs only inside the kernel lab's guest (see run)" >&2; exit 2; }
-source "$LAB_RESULTS/lab.env" # LAB_DIR LAB_JAR LAB_BIN LAB_STANDIN_DIR LAB_STANDIN_ERROR
+[[ ${BASH_SOURCE[0]} == /run/lab/checks.sh ]] && grep -qw lab.script=checks.sh /proc/cmdline || { echo "checks.sh runs only inside the kernel lab's guest (see run)" >&2; exit 2; }
+IN=$(dirname "${BASH_SOURCE[0]}") # the inputs run put together: this script, jar, helpers, policies
+source "$IN/lab.env"               # LAB_STANDIN_ERROR LAB_JAR_SOURCE
+LAB_JAR=$IN/vfio-node-all.jar
+LAB_BIN=$IN/bin
+LAB_STANDIN_DIR=$IN/standin
 OUT=$LAB_RESULTS
 CHECKS=$OUT/checks.txt
 DET=$OUT/details
-POL=$LAB_DIR/guest/policies
+POL=$IN/policies
 SYS=/sys/bus/pci/devices
 mkdir -p "$DET"
 : >"$CHECKS"
@@ -34,9 +38,10 @@ verdict() { # verdict NAME WHY: passes when WHY is empty
 }
 
 # ---- sysfs, read and written by the lab itself (independently of the daemon) ----
-drv() { if [[ -e $SYS/$1/driver ]]; then basename "$(readlink "$SYS/$1/driver")"; else echo none; fi; }
-group_of() { basename "$(readlink "$SYS/$1/iommu_group")"; }
-hexid() { local v; v=$(cat "$SYS/$1/$2"); echo "${v#0x}"; }
+# (few forks: every process costs ~100x its native price under software emulation)
+drv() { if [[ -e $SYS/$1/driver ]]; then local l; l=$(readlink "$SYS/$1/driver"); echo "${l##*/}"; else echo none; fi; }
+group_of() { local l; l=$(readlink "$SYS/$1/iommu_group"); echo "${l##*/}"; }
+hexid() { local v; read -r v <"$SYS/$1/$2"; echo "${v#0x}"; }
 snapshot() { local d; for d in "$SYS"/*; do echo "${d##*/} $(drv "${d##*/}")"; done; }
 oracle() { # the kernel's verdict on group $1: viable | not-viable | error <why>
     "$LAB_BIN/vfio-group-status" "/dev/vfio/$1" | cut -d' ' -f2-
@@ -63,74 +68,82 @@ diff_states() { # diff_states EXPECTED ACTUAL: the differing lines, as one line 
 
 # ---- the daemon ----
 vn() { # vn NAME ARGS...: runs bin/vfio-node, stdout/stderr/exit in $DET/NAME.{out,err,rc}
-    local name=$1; shift
+    local name=$1 start=$SECONDS; shift
     timeout -k 5 "${VN_TIMEOUT:-150}" java -jar "$LAB_JAR" "$@" >"$DET/$name.out" 2>"$DET/$name.err"
     local rc=$?
     echo "$rc" >"$DET/$name.rc"
+    echo "vfio-node $* -> exit $rc in $((SECONDS - start)) s" >>"$DET/timing.txt"
     return "$rc"
 }
 vn_failure() { # why step NAME failed, for a FAIL line
     local name=$1 rc
     rc=$(cat "$DET/$name.rc")
-    if [[ ! -f $LAB_JAR ]]; then echo "$LAB_JAR is missing"; return; fi
+    if [[ ! -f $LAB_JAR ]]; then echo "no jar: $LAB_JAR_SOURCE was not built"; return; fi
     ((rc == 124 || rc == 137)) && { echo "timed out"; return; }
     echo "exit $rc: $(grep -v '^\s*$' "$DET/$name.err" | head -3 | tr '\n' ' ' | cut -c1-300)"
 }
 
 # ---- comparing `inspect --json` with the kernel ----
-# compare_inspect LABEL FILE: three checks on one inspect report.
+# load_report FILE: one jq run flattens the report into R_* arrays (jq costs ~1.5 s a run here).
+declare -A R_DEV R_VIABLE R_REC R_REASONS R_GVIABLE R_GMEMBERS R_GBLOCKERS
+load_report() {
+    R_DEV=() R_VIABLE=() R_REC=() R_REASONS=() R_GVIABLE=() R_GMEMBERS=() R_GBLOCKERS=()
+    local kind k a b c d e f g h i
+    while IFS=$'\t' read -r kind k a b c d e f g h i; do
+        case $kind in
+            D) R_DEV[$k]="$a $b $c $d $e $f"; R_VIABLE[$k]=$g; R_REC[$k]=$h; R_REASONS[$k]=$i ;;
+            G) R_GVIABLE[$k]=$a; R_GMEMBERS[$k]=$b; R_GBLOCKERS[$k]=$c ;;
+        esac
+    done < <(jq -r '
+        (.devices[] | ["D", .address, .vendor, .device, .class, (.driver // "none"),
+            (.vfioDriver | tostring), (.iommuGroup // "none" | tostring), (.viable | tostring),
+            (.recommendedDriver // "none"), ((.reasons // []) | join(" | "))]),
+        (.groups[] | ["G", (.id | tostring), (.viable | tostring), (.devices | sort | join(",")),
+            ((.blockers // []) | map(.address + "=" + (.driver // "none")) | join(" "))])
+        | map(if . == "" then "-" else . end) | @tsv' "$1")
+}
+
+# compare_inspect LABEL: three checks on the loaded report.
 compare_inspect() {
-    local label=$1 json=$2 why="" d a
-    local -A rep=()
-    while IFS=$'\t' read -r a rest; do rep[$a]=$rest; done < <(jq -r '.devices[] |
-        [.address, .vendor, .device, .class, (.driver // "none"), (.vfioDriver | tostring),
-         (.iommuGroup // "none")] | @tsv' "$json")
+    local label=$1 why="" d a want
+    local -A seen=()
     for d in "$SYS"/*; do
-        a=${d##*/}
+        a=${d##*/}; seen[$a]=1
         local vf=false; [[ -d $d/vfio-dev ]] && vf=true
-        local want
-        want=$(printf '%s\t' "$(hexid "$a" vendor)" "$(hexid "$a" device)" "$(hexid "$a" class)" \
-            "$(drv "$a")" "$vf" "$(group_of "$a")")
-        want=${want%$'\t'}
-        if [[ -z ${rep[$a]+x} ]]; then
+        want="$(hexid "$a" vendor) $(hexid "$a" device) $(hexid "$a" class) $(drv "$a") $vf $(group_of "$a")"
+        if [[ -z ${R_DEV[$a]+x} ]]; then
             why+="$a missing; "
-        elif [[ ${rep[$a]} != "$want" ]]; then
-            why+="$a reported [${rep[$a]//$'\t'/ }] but sysfs says [${want//$'\t'/ }]; "
+        elif [[ ${R_DEV[$a]} != "$want" ]]; then
+            why+="$a reported [${R_DEV[$a]}] but sysfs says [$want]; "
         fi
-        unset "rep[$a]"
     done
-    ((${#rep[@]})) && why+="reported devices sysfs does not have: ${!rep[*]}"
+    for a in "${!R_DEV[@]}"; do [[ -n ${seen[$a]-} ]] || why+="reported $a, which sysfs does not have; "; done
     verdict "$label: every device's ids, class, driver link, VFIO binding and group match sysfs" "$why"
 
     why=""
-    local -A members=()
-    while IFS=$'\t' read -r g list; do members[$g]=$list; done < <(jq -r '.groups[] |
-        [(.id | tostring), (.devices | sort | join(","))] | @tsv' "$json")
+    local g members
     for d in /sys/kernel/iommu_groups/*; do
-        local g=${d##*/} want
-        want=$(ls "$d/devices" | sort | paste -sd,)
-        [[ ${members[$g]-} == "$want" ]] || why+="group $g: reported [${members[$g]-none}] kernel [$want]; "
+        g=${d##*/}
+        members=$(cd "$d/devices" && printf '%s\n' * | sort | paste -sd,)
+        [[ ${R_GMEMBERS[$g]-} == "$members" ]] || why+="group $g: reported [${R_GMEMBERS[$g]-none}] kernel [$members]; "
     done
     verdict "$label: every group lists exactly the kernel's members" "$why"
 
     why=""
-    local nodes=() n kernel ours
+    local nodes=() n kernel
     for n in /dev/vfio/*; do [[ ${n##*/} =~ ^[0-9]+$ ]] && nodes+=("${n##*/}"); done
     for n in "${nodes[@]}"; do
         kernel=$(oracle "$n")
-        ours=$(jq -r --arg g "$n" '.groups[] | select((.id | tostring) == $g) | .viable' "$json")
         case $kernel in
-            viable) [[ $ours == true ]] || why+="group $n: kernel viable, inspect '$ours'; " ;;
-            not-viable) [[ $ours == false ]] || why+="group $n: kernel not viable, inspect '$ours'; " ;;
-            *) why+="group $n: oracle $kernel; " ;;
+            viable) want=true ;;
+            not-viable) want=false ;;
+            *) why+="group $n: oracle $kernel; "; continue ;;
         esac
-        # a device's own verdict follows its group's
-        while read -r a; do
-            local dv
-            dv=$(jq -r --arg a "$a" '.devices[] | select(.address == $a) | .viable' "$json")
-            [[ ($kernel == viable && $dv == true) || ($kernel == not-viable && $dv == false) ]] \
-                || why+="device $a: kernel says group $n $kernel, inspect says viable=$dv; "
-        done < <(ls "/sys/kernel/iommu_groups/$n/devices")
+        [[ ${R_GVIABLE[$n]-} == "$want" ]] || why+="group $n: kernel $kernel, inspect viable=${R_GVIABLE[$n]-missing}; "
+        for d in /sys/kernel/iommu_groups/$n/devices/*; do # a device's verdict follows its group's
+            a=${d##*/}
+            [[ ${R_VIABLE[$a]-} == "$want" ]] || why+="device $a: kernel says group $n $kernel, inspect viable=${R_VIABLE[$a]-missing}; "
+        done
     done
     ((${#nodes[@]})) || why="no /dev/vfio/<group> node to compare with (the lab bound nothing?)"
     verdict "$label: viable agrees with the kernel on groups ${nodes[*]:-none}" "$why"
@@ -182,29 +195,25 @@ C_FALLBACK="inspect: auto falls back to vfio-pci for pci-testdev $TESTDEV_RP (no
 say "inspect --json"
 if vn inspect inspect --json && jq -e '.devices and .groups' "$DET/inspect.out" >/dev/null 2>&1; then
     verdict "$C_RUNS" ""
-    J=$DET/inspect.out
-    compare_inspect "inspect" "$J"
+    load_report "$DET/inspect.out"
+    compare_inspect "inspect"
 
     why=""
-    tb=$(jq -c --arg a "$TESTDEV_BR" '.devices[] | select(.address == $a)' "$J")
-    [[ $(jq -r .viable <<<"$tb") == false ]] || why+="$TESTDEV_BR not reported non-viable; "
-    jq -r '.reasons | join(" ")' <<<"$tb" | grep -q e1000 || why+="its reasons do not name e1000: $(jq -c .reasons <<<"$tb"); "
-    jq -e --arg g "$G_SHARED" --arg a "$E1000" '.groups[] | select((.id | tostring) == $g) |
-        .blockers | any(.address == $a and .driver == "e1000")' "$J" >/dev/null \
-        || why+="group $G_SHARED blockers lack {$E1000, e1000}; "
+    [[ ${R_VIABLE[$TESTDEV_BR]-} == false ]] || why+="$TESTDEV_BR reported viable=${R_VIABLE[$TESTDEV_BR]-missing}; "
+    [[ ${R_REASONS[$TESTDEV_BR]-} == *e1000* ]] || why+="its reasons do not name e1000: '${R_REASONS[$TESTDEV_BR]-}'; "
+    [[ " ${R_GBLOCKERS[$G_SHARED]-} " == *" $E1000=e1000 "* ]] \
+        || why+="group $G_SHARED blockers are '${R_GBLOCKERS[$G_SHARED]-}', not $E1000=e1000; "
     verdict "$C_BLOCK" "$why"
 
-    er=$(jq -c --arg a "$EDU_ROOT" '.devices[] | select(.address == $a)' "$J")
     why=""
-    [[ $(jq -r .driver <<<"$er") == "$VARIANT_DRIVER" && $(jq -r .vfioDriver <<<"$er") == true ]] \
-        || why="reported $(jq -c '{driver, vfioDriver}' <<<"$er")"
+    [[ ${R_DEV[$EDU_ROOT]-} == *" $VARIANT_DRIVER true $G_EDU_ROOT" ]] || why="reported [${R_DEV[$EDU_ROOT]-missing}]"
     verdict "$C_VARIANT" "$why"
 
-    rec=$(jq -r --arg a "$EDU_RP" '.devices[] | select(.address == $a) | .recommendedDriver' "$J")
+    rec=${R_REC[$EDU_RP]-missing}
     [[ $rec == "$VARIANT_MODULE" || $rec == "$VARIANT_DRIVER" ]] && why="" || why="recommendedDriver is '$rec'"
     verdict "$C_AUTO" "$why"
 
-    rec=$(jq -r --arg a "$TESTDEV_RP" '.devices[] | select(.address == $a) | .recommendedDriver' "$J")
+    rec=${R_REC[$TESTDEV_RP]-missing}
     [[ $rec == vfio-pci || $rec == vfio_pci ]] && why="" || why="recommendedDriver is '$rec'"
     verdict "$C_FALLBACK" "$why"
 else
@@ -250,8 +259,11 @@ why=$(bound_ok "$TESTDEV_BR" vfio-pci "$G_SHARED")
 [[ -d $SYS/$E1000/vfio-dev ]] || why+=" companion $E1000 is on $(drv "$E1000"), not a VFIO driver"
 [[ $(drv "$BRIDGE") == none ]] || why+=" bridge $BRIDGE was bound to $(drv "$BRIDGE")"
 verdict "apply: companions Bind takes e1000 $E1000 along, the bridge stays driverless, group $G_SHARED viable per the kernel" "$why"
-if [[ -s $DET/apply-bind.out ]] && vn inspect-bound inspect --json; then
-    compare_inspect "inspect after apply" "$DET/inspect-bound.out"
+if vn inspect-bound inspect --json; then
+    load_report "$DET/inspect-bound.out"
+    compare_inspect "inspect after apply"
+else
+    verdict "inspect after apply: runs" "$(vn_failure inspect-bound)"
 fi
 
 say "apply host.yaml while a process holds $TESTDEV_RP"
