@@ -328,7 +328,7 @@ else
     say "serve with the kubelet stand-in"
     timeout -k 5 240 java -Dorg.slf4j.simpleLogger.defaultLogLevel=error -cp "$LAB_JAR:$LAB_STANDIN_DIR" KubeletStandIn \
         --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" \
-        --resource vfio.example.com/edu --allocate "$EDU_RP" --timeout 180 \
+        --resource vfio.example.com/edu --allocate "$EDU_RP" --timeout 150 \
         >"$DET/kubelet.out" 2>"$DET/kubelet.err" &
     standin=$!
     for _ in $(seq 300); do [[ -S $KDIR/device-plugins/kubelet.sock ]] && break; sleep 0.1; done
@@ -347,7 +347,8 @@ else
 
     grep -q '^registered resource=vfio.example.com/edu ' "$K" && why="" || why="no registration ($context)"
     verdict "${serve_checks[0]}" "$why"
-    grep -q "^device id=$EDU_RP health=Healthy" "$K" && why="" || why="not seen Healthy ($context)"
+    grep -q "^device id=$EDU_RP health=Healthy" "$K" && why="" \
+        || why="not seen Healthy (last: $(grep "^device id=$EDU_RP " "$K" | tail -n 1 | cut -d' ' -f3-); $context; serve's log: $(grep -m1 "$EDU_RP" "$DET/serve.err" | cut -c1-250))"
     verdict "${serve_checks[1]}" "$why"
 
     why=""
