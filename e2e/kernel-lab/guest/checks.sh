@@ -343,7 +343,7 @@ else
     done
     wait "$standin"; standin_rc=$?
     K=$DET/kubelet.out
-    context="stand-in exit $standin_rc: $(tail -n 2 "$DET/kubelet.err" | tr '\n' ' ' | cut -c1-200); serve: $(kill -0 $server 2>/dev/null && echo running || echo "exited: $(tail -n 2 "$DET/serve.err" | tr '\n' ' ' | cut -c1-200)")"
+    context="stand-in exit $standin_rc: $(tail -n 2 "$DET/kubelet.err" | tr '\n' ' ' | cut -c1-200); serve: $(kill -0 $server 2>/dev/null && echo running || echo "exited: $(grep -v '^\s*$' "$DET/serve.err" | head -n 2 | tr '\n' ' ' | cut -c1-200)")"
 
     grep -q '^registered resource=vfio.example.com/edu ' "$K" && why="" || why="no registration ($context)"
     verdict "${serve_checks[0]}" "$why"
