@@ -51,11 +51,13 @@ LAB_QEMU_DEVICES=(
 # chroot of the host root. Console goes to RESULTS_DIR/console.log. Never runs longer than TIMEOUT_S.
 # no_timer_check: on a busy host the emulated CPU can miss the IO-APIC timer test, and the
 # kernel then panics ("timer doesn't work through Interrupt-remapped IO-APIC"); seen here.
+# No AVX: QEMU 7.2 was the first to emulate AVX/AVX2 in TCG, and a JIT-compiled JVM method
+# crashed with SIGSEGV under it here; without AVX the JVM and glibc use SSE code paths.
 lab_boot() {
     local input=$1 script=$2 results=$3 limit=$4
     local inner=$((limit - 15))
     timeout -k 5 "$limit" qemu-system-x86_64 \
-        -accel tcg,thread=multi -machine q35 -cpu max -smp "${LAB_CPUS:-2}" -m "${LAB_MEM:-2048}" \
+        -accel tcg,thread=multi -machine q35 -cpu max,avx=off,avx2=off,fma=off,f16c=off -smp "${LAB_CPUS:-2}" -m "${LAB_MEM:-2048}" \
         -nodefaults -no-user-config -display none -no-reboot \
         -serial "file:$results/console.log" \
         -kernel "/boot/vmlinuz-$KVER" -initrd "$WORK_DIR/initramfs.cpio.gz" \
