@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** {@code bin/vfio-node}: the node daemon and its one-shot commands. */
 @Command(name = "vfio-node", mixinStandardHelpOptions = true, version = "vfio-node 0.1.0",
         description = "Finds, checks, binds and publishes PCI devices for VMs through VFIO.",
-        subcommands = {InspectCommand.class})
+        subcommands = {InspectCommand.class, ApplyCommand.class})
 public final class Main {
     /** Exit status for input the command cannot use (bad root, bad policy file): no stack trace. */
     static final int EXIT_BAD_INPUT = 2;
@@ -20,7 +20,12 @@ public final class Main {
     }
 
     static CommandLine commandLine() {
-        CommandLine cli = new CommandLine(new Main());
+        return commandLine(CommandLine.defaultFactory());
+    }
+
+    /** With a factory, tests can hand the commands a simulated kernel. */
+    static CommandLine commandLine(CommandLine.IFactory factory) {
+        CommandLine cli = new CommandLine(new Main(), factory);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (ex instanceof HostReadException) {
                 commandLine.getErr().println("vfio-node: " + ex.getMessage());

@@ -69,6 +69,12 @@ public final class SampleHost {
         host.device("0000:91:02.0").ids(0x1b36, 0x0005).cls(0x00ff00).numa(0).group("50")
                 .driver("vfio-pci", "vfio_pci").vfioDev("vfio5");
         host.devVfio("50");
+
+        // what the node itself runs on: its root disk and its network (binding refuses them)
+        host.blockDevice("nvme0n1", "0000:82:00.0").blockDevice("nvme0n1p1", "0000:82:00.0")
+                .blockDevice("nvme0n1p2", "0000:82:00.0");
+        host.mount("/dev/nvme0n1p2", "/", "ext4").mount("/dev/nvme0n1p1", "/boot/efi", "vfat");
+        host.netInterface("eno1", "0000:91:01.0", "up").ipv4Route("eno1");
         return host;
     }
 
