@@ -154,8 +154,11 @@ compare_inspect() {
             *) why+="group $n: oracle $kernel; "; continue ;;
         esac
         [[ ${R_GVIABLE[$n]-} == "$want" ]] || why+="group $n: kernel $kernel, inspect viable=${R_GVIABLE[$n]-missing}; "
-        for d in /sys/kernel/iommu_groups/$n/devices/*; do # a device's verdict follows its group's
+        # A member on a VFIO driver is usable exactly when the kernel calls its group viable.
+        # (Other members may be unusable for reasons of their own, e.g. a bridge.)
+        for d in /sys/kernel/iommu_groups/$n/devices/*; do
             a=${d##*/}
+            [[ -d $SYS/$a/vfio-dev ]] || continue
             [[ ${R_VIABLE[$a]-} == "$want" ]] || why+="device $a: kernel says group $n $kernel, inspect viable=${R_VIABLE[$a]-missing}; "
         done
     done
