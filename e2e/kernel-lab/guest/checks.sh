@@ -358,7 +358,11 @@ serve_checks=(
 if [[ -n $LAB_STANDIN_ERROR ]]; then
     for c in "${serve_checks[@]}"; do verdict "$c" "kubelet stand-in not available: $LAB_STANDIN_ERROR"; done
 else
-    say "serve with the kubelet stand-in"
+    # The standalone workflow: apply binds what the policies ask for, serve publishes it. (serve
+    # may bind by itself too; applying first is then a no-op.)
+    say "apply serve.yaml, then serve with the kubelet stand-in"
+    vn apply-serve apply --policies "$POL/serve.yaml" --json
+    prepared="apply serve.yaml: $( [[ $(cat "$DET/apply-serve.rc") == 0 ]] && echo "exit 0, edu on $(drv "$EDU_RP")" || vn_failure apply-serve)"
     timeout -k 5 240 java -Dorg.slf4j.simpleLogger.defaultLogLevel=error -cp "$LAB_JAR:$LAB_STANDIN_DIR" KubeletStandIn \
         --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" \
         --resource vfio.example.com/edu --allocate "$EDU_RP" --timeout 150 \
@@ -376,7 +380,7 @@ else
     done
     wait "$standin"; standin_rc=$?
     K=$DET/kubelet.out
-    context="stand-in exit $standin_rc: $(tail -n 2 "$DET/kubelet.err" | tr '\n' ' ' | cut -c1-200); serve: $(kill -0 $server 2>/dev/null && echo running || echo "exited: $(grep -v '^\s*$' "$DET/serve.err" | head -n 2 | tr '\n' ' ' | cut -c1-200)")"
+    context="$prepared; stand-in exit $standin_rc: $(tail -n 2 "$DET/kubelet.err" | tr '\n' ' ' | cut -c1-200); serve: $(kill -0 $server 2>/dev/null && echo running || echo "exited: $(grep -v '^\s*$' "$DET/serve.err" | head -n 2 | tr '\n' ' ' | cut -c1-200)")"
 
     grep -q '^registered resource=vfio.example.com/edu ' "$K" && why="" || why="no registration ($context)"
     verdict "${serve_checks[0]}" "$why"
