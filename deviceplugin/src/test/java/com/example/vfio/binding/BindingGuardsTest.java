@@ -1,5 +1,6 @@
 package com.example.vfio.binding;
 
+import com.example.vfio.pci.FakeHost;
 import static com.example.vfio.binding.GpuServer.AUDIO;
 import static com.example.vfio.binding.GpuServer.BOOT_VGA;
 import static com.example.vfio.binding.GpuServer.BRIDGE;
@@ -39,7 +40,7 @@ class BindingGuardsTest {
 
     /** Plans and applies one desired device; asserts it was refused without a single write, and returns why. */
     private String refusal(DeviceHolders holders, DesiredDevice desired) {
-        var before = GpuServer.tree(server.host.path());
+        var before = FakeHost.contentsOf(server.host.path(), true);
         BindingEngine engine = server.engine(holders, server.kernel);
         BindPlan plan = engine.plan(server.assess(), List.of(desired));
         assertThat(plan.changes()).singleElement().extracting(PlannedChange::action).isEqualTo(Action.REFUSED);
@@ -47,7 +48,7 @@ class BindingGuardsTest {
         assertThat(outcomes).singleElement().extracting(DeviceOutcome::state).isEqualTo(BindState.Refused);
         assertThat(server.kernel.writes()).isEmpty();
         assertThat(server.kernel.modprobes()).isEmpty();
-        assertThat(GpuServer.tree(server.host.path())).isEqualTo(before);
+        assertThat(FakeHost.contentsOf(server.host.path(), true)).isEqualTo(before);
         return outcomes.get(0).message();
     }
 

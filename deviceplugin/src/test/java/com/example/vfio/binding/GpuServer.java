@@ -9,15 +9,11 @@ import com.example.vfio.viability.ViabilityAnalyzer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
-import java.util.stream.Stream;
 
 /**
  * The fixture host of the binding tests, a GPU server with the cases binding meets, with its
@@ -144,25 +140,5 @@ final class GpuServer {
 
     static DesiredDevice unmanaged(String address, String driver) {
         return new DesiredDevice(address, driver, "gpu", "test-policy", null, false, null, null);
-    }
-
-    /** Relative path → content, or "-> target" for a link: two equal trees are byte-identical. */
-    static Map<String, String> tree(Path base) {
-        Map<String, String> entries = new TreeMap<>();
-        try (Stream<Path> walk = Files.walk(base)) {
-            for (Path p : walk.toList()) {
-                String rel = base.relativize(p).toString();
-                if (Files.isSymbolicLink(p)) {
-                    entries.put(rel, "-> " + Files.readSymbolicLink(p));
-                } else if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
-                    entries.put(rel, java.util.HexFormat.of().formatHex(Files.readAllBytes(p)));
-                } else {
-                    entries.put(rel, "dir");
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return entries;
     }
 }

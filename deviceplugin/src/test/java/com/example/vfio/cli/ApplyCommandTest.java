@@ -100,7 +100,7 @@ class ApplyCommandTest {
     @Test
     @DisplayName("a dry run on the sample host prints a plan a person understands and changes nothing")
     void dryRunPlan() {
-        Map<String, String> before = tree(dir);
+        Map<String, String> before = FakeHost.contentsOf(dir, true);
 
         Run run = run("apply", "--root", host.toString(), "--policies", SHIPPED_POLICIES.toString(), "--dry-run",
                 "--journal", journal.toString(), "--node-name", "gpu-node-1");
@@ -123,7 +123,7 @@ class ApplyCommandTest {
                         + " true to bind it anyway  [policy emulated-nics]",
                 "Plan: 4 to bind, 0 to give back, 5 unchanged, 2 refused.");
         assertThat(run.exit()).isEqualTo(1);
-        assertThat(tree(dir)).isEqualTo(before);
+        assertThat(FakeHost.contentsOf(dir, true)).isEqualTo(before);
         assertThat(journal).doesNotExist();
     }
 
@@ -295,7 +295,7 @@ class ApplyCommandTest {
                 metadata: {name: broken}
                 spec: {selector: {vendors: ["10de"]}, driver: "../../etc", resourceName: gpu}
                 """);
-        Map<String, String> before = tree(dir);
+        Map<String, String> before = FakeHost.contentsOf(dir, true);
 
         Run run = run("apply", "--root", host.toString(), "--policies", policies.toString(), "--journal",
                 journal.toString());
@@ -303,7 +303,7 @@ class ApplyCommandTest {
         assertThat(run.exit()).isEqualTo(2);
         assertThat(run.err()).startsWith("vfio-node: " + policies + ": document 2 (broken): spec.driver: '../../etc'");
         assertThat(run.out()).isEmpty();
-        assertThat(tree(dir)).isEqualTo(before);
+        assertThat(FakeHost.contentsOf(dir, true)).isEqualTo(before);
     }
 
     @Test
@@ -368,23 +368,4 @@ class ApplyCommandTest {
         }
     }
 
-    /** Relative path → content, or "-> target" for a link. */
-    static Map<String, String> tree(Path base) {
-        Map<String, String> entries = new TreeMap<>();
-        try (Stream<Path> walk = Files.walk(base)) {
-            for (Path p : walk.toList()) {
-                String rel = base.relativize(p).toString();
-                if (Files.isSymbolicLink(p)) {
-                    entries.put(rel, "-> " + Files.readSymbolicLink(p));
-                } else if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
-                    entries.put(rel, java.util.HexFormat.of().formatHex(Files.readAllBytes(p)));
-                } else {
-                    entries.put(rel, "dir");
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return entries;
-    }
 }

@@ -324,6 +324,29 @@ public final class FakeHost {
         }
     }
 
+    /**
+     * Every file, link and (with {@code withDirectories}) directory below {@code base}: relative path →
+     * content in hex, {@code "-> target"} for a link, {@code "dir"}. Two equal maps are byte-identical trees.
+     */
+    public static Map<String, String> contentsOf(Path base, boolean withDirectories) {
+        Map<String, String> entries = new java.util.TreeMap<>();
+        try (var walk = Files.walk(base)) {
+            for (Path p : walk.toList()) {
+                String rel = base.relativize(p).toString();
+                if (Files.isSymbolicLink(p)) {
+                    entries.put(rel, "-> " + Files.readSymbolicLink(p));
+                } else if (Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    entries.put(rel, java.util.HexFormat.of().formatHex(Files.readAllBytes(p)));
+                } else if (withDirectories) {
+                    entries.put(rel, "dir");
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return entries;
+    }
+
     static void deleteTree(Path dir) throws IOException {
         if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;

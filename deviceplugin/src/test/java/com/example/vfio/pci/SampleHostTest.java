@@ -5,12 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.example.vfio.viability.HostAssessment;
 import com.example.vfio.viability.ViabilityAnalyzer;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.util.Map;
-import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,10 +21,10 @@ class SampleHostTest {
     void shippedTreeIsCurrent() throws IOException {
         SampleHost.describe(FakeHost.at(dir)).write();
 
-        assertThat(tree(SHIPPED))
+        assertThat(FakeHost.contentsOf(SHIPPED, false))
                 .as("examples/sample-host is stale: regenerate it with "
                         + "'mvn -q -pl deviceplugin -am test-compile && java -cp deviceplugin/target/test-classes:deviceplugin/target/classes com.example.vfio.pci.SampleHost examples/sample-host', then commit")
-                .isEqualTo(tree(dir));
+                .isEqualTo(FakeHost.contentsOf(dir, false));
     }
 
     @Test
@@ -48,19 +43,4 @@ class SampleHostTest {
         assertThat(result.snapshot().notes()).isEmpty();
     }
 
-    /** Relative path → file content, or "-> target" for a link. */
-    static Map<String, String> tree(Path base) throws IOException {
-        Map<String, String> entries = new TreeMap<>();
-        try (Stream<Path> walk = Files.walk(base)) {
-            for (Path p : walk.toList()) {
-                String rel = base.relativize(p).toString();
-                if (Files.isSymbolicLink(p)) {
-                    entries.put(rel, "-> " + Files.readSymbolicLink(p));
-                } else if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
-                    entries.put(rel, java.util.HexFormat.of().formatHex(Files.readAllBytes(p)));
-                }
-            }
-        }
-        return entries;
-    }
 }
