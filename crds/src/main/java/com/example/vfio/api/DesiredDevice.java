@@ -12,6 +12,9 @@ import java.util.Objects;
 /**
  * The desired state of one PCI function of a node (in {@code VfioNodeState.spec.devices}); written by the operator
  * or, in standalone mode, by the node daemon's own planner. Devices not listed are left as they are.
+ *
+ * <p>Defaults are kept as absent so that a node with thousands of entries stays small: {@code allocationUnit:
+ * Device}, {@code managed: true} and {@code force: false} read back as null; use the {@code effective*} methods.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @ValidationRule(value = "self.driver == 'host' || has(self.resourceName) || has(self.companionOf)",
@@ -55,9 +58,9 @@ public class DesiredDevice {
         this.driver = driver;
         this.resourceName = resourceName;
         this.policy = policy;
-        this.allocationUnit = allocationUnit;
-        this.managed = managed;
-        this.force = force;
+        setAllocationUnit(allocationUnit);
+        setManaged(managed);
+        setForce(force);
         this.companionOf = companionOf;
     }
 
@@ -70,11 +73,13 @@ public class DesiredDevice {
     public String getPolicy() { return policy; }
     public void setPolicy(String policy) { this.policy = policy; }
     public AllocationUnit getAllocationUnit() { return allocationUnit; }
-    public void setAllocationUnit(AllocationUnit allocationUnit) { this.allocationUnit = allocationUnit; }
+    public void setAllocationUnit(AllocationUnit allocationUnit) {
+        this.allocationUnit = allocationUnit == AllocationUnit.Device ? null : allocationUnit;
+    }
     public Boolean getManaged() { return managed; }
-    public void setManaged(Boolean managed) { this.managed = managed; }
+    public void setManaged(Boolean managed) { this.managed = Boolean.TRUE.equals(managed) ? null : managed; }
     public Boolean getForce() { return force; }
-    public void setForce(Boolean force) { this.force = force; }
+    public void setForce(Boolean force) { this.force = Boolean.FALSE.equals(force) ? null : force; }
     public String getCompanionOf() { return companionOf; }
     public void setCompanionOf(String companionOf) { this.companionOf = companionOf; }
 

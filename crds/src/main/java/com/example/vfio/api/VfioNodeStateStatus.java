@@ -20,8 +20,14 @@ public class VfioNodeStateStatus {
     private String kernelRelease;
     private Boolean iommuEnabled;
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
+    @JsonPropertyDescription("One line per PCI function: <address> <vendor>:<device> <class> <driver or -> [vfio] [viable]"
+            + " [group=G] [numa=N] [auto=D] [host=D] [resource=R] [health=Healthy|Unhealthy] [held=TEXT].")
     private List<InventoryDevice> devices = new ArrayList<>();
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
+    @JsonPropertyDescription("Why devices are not usable: only devices with something their line does not say.")
+    private List<DeviceProblem> problems = new ArrayList<>();
+    @JsonInclude(JsonInclude.Include.NON_EMPTY)
+    @JsonPropertyDescription("IOMMU groups that need explaining: not viable, blocked, or in no-IOMMU mode.")
     private List<GroupStatus> groups = new ArrayList<>();
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
     private List<BindResult> bindResults = new ArrayList<>();
@@ -45,6 +51,8 @@ public class VfioNodeStateStatus {
     public void setIommuEnabled(Boolean iommuEnabled) { this.iommuEnabled = iommuEnabled; }
     public List<InventoryDevice> getDevices() { return devices; }
     public void setDevices(List<InventoryDevice> devices) { this.devices = devices; }
+    public List<DeviceProblem> getProblems() { return problems; }
+    public void setProblems(List<DeviceProblem> problems) { this.problems = problems; }
     public List<GroupStatus> getGroups() { return groups; }
     public void setGroups(List<GroupStatus> groups) { this.groups = groups; }
     public List<BindResult> getBindResults() { return bindResults; }
@@ -60,6 +68,15 @@ public class VfioNodeStateStatus {
 
     public Optional<InventoryDevice> device(String address) {
         return devices == null ? Optional.empty() : devices.stream().filter(d -> address.equals(d.getAddress())).findFirst();
+    }
+
+    /** The reasons listed for a device in {@code problems}; empty when it has none. */
+    public List<String> reasonsOf(String address) {
+        if (problems == null) {
+            return List.of();
+        }
+        return problems.stream().filter(p -> address.equals(p.getAddress())).findFirst()
+                .map(p -> p.getReasons() == null ? List.<String>of() : p.getReasons()).orElse(List.of());
     }
 
     public Optional<BindResult> bindResult(String address) {

@@ -11,7 +11,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class ApiSerializationTest {
 
     @Test
-    void node_state_round_trips_with_compact_inventory_entries() {
+    void node_state_round_trips_with_one_line_per_device_and_defaults_left_out_of_the_spec() {
         VfioNodeState state = new VfioNodeState();
         state.setMetadata(new ObjectMetaBuilder().withName("gpu-1").build());
         state.getSpec().setDevices(List.of(new DesiredDevice("0000:41:00.0", "auto", "gpu", "gpus", AllocationUnit.Device, true, false, null)));
@@ -21,17 +21,27 @@ class ApiSerializationTest {
         gpu.setViable(true);
         gpu.setHostDriver("nouveau");
         status.setDevices(List.of(gpu));
+        status.setProblems(List.of(new DeviceProblem("0000:41:00.0", List.of("no /dev/vfio/14"))));
         status.setSyncStatus(SyncStatus.Succeeded);
         state.setStatus(status);
 
         String json = Serialization.asJson(state);
 
         assertThat(json).contains("\"apiVersion\":\"vfio.example.com/v1alpha1\"", "\"kind\":\"VfioNodeState\"",
-                "\"class\":\"030200\"", "\"syncStatus\":\"Succeeded\"");
-        assertThat(json).doesNotContain("\"reasons\"", "\"bindResults\"", "\"conditions\"", "classCode", "effective", "\"companion\"");
+                "\"devices\":[\"0000:41:00.0 10de:2342 030200 vfio-pci vfio viable group=14 host=nouveau\"]",
+                "\"problems\":[{\"address\":\"0000:41:00.0\",\"reasons\":[\"no /dev/vfio/14\"]}]",
+                "\"syncStatus\":\"Succeeded\"");
+        assertThat(json).doesNotContain("\"bindResults\"", "\"conditions\"", "classCode", "effective", "\"companion\"",
+                "allocationUnit", "managed", "force");
         VfioNodeState back = Serialization.unmarshal(json, VfioNodeState.class);
         assertThat(back.getSpec()).isEqualTo(state.getSpec());
-        assertThat(back.getStatus().device("0000:41:00.0")).get().extracting(InventoryDevice::getHostDriver).isEqualTo("nouveau");
+        assertThat(back.getStatus().device("0000:41:00.0")).contains(gpu);
+        assertThat(back.getStatus().reasonsOf("0000:41:00.0")).containsExactly("no /dev/vfio/14");
+        assertThat(back.getStatus().reasonsOf("0000:42:00.0")).isEmpty();
+        DesiredDevice desired = back.getSpec().getDevices().get(0);
+        assertThat(desired.effectiveManaged()).isTrue();
+        assertThat(desired.effectiveForce()).isFalse();
+        assertThat(desired.effectiveAllocationUnit()).isEqualTo(AllocationUnit.Device);
     }
 
     @Test

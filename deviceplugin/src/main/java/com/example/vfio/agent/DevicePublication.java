@@ -9,7 +9,9 @@ import java.util.Objects;
  * @param resource    short resource name ({@code gpu} for {@code vfio.example.com/gpu})
  * @param healthy     listed Healthy to the kubelet
  * @param reason      why it is Unhealthy; null when healthy
- * @param allocatedTo who holds it: a pod ({@code namespace/name}) or a group sibling's allocation; null when free
+ * @param allocatedTo who holds it, in one word (the status line's {@code held=}): a pod ({@code namespace/name}), the
+ *                    resource it is allocated as ({@code vfio.example.com/gpu}) or the group siblings it is held
+ *                    with ({@code with:0000:41:00.0}); null when free
  */
 public record DevicePublication(String resource, boolean healthy, String reason, String allocatedTo) {
     public DevicePublication {

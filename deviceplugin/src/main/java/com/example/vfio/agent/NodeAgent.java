@@ -208,9 +208,10 @@ public final class NodeAgent implements AutoCloseable {
                 for (String address : d.addresses()) {
                     String allocatedTo = null;
                     if (hold != null && hold.addresses().contains(address)) {
-                        allocatedTo = "allocated as " + PublishedResource.DOMAIN + "/" + hold.resource();
+                        // one word each: the status line's held= takes no spaces
+                        allocatedTo = PublishedResource.DOMAIN + "/" + hold.resource();
                     } else if (hold != null) {
-                        allocatedTo = "IOMMU group " + hold.group() + " held with " + hold.holders();
+                        allocatedTo = "with:" + hold.holders();
                     }
                     out.put(PciAddress.parse(address), new DevicePublication(r.name(), d.healthy(),
                             d.healthy() ? null : d.reason(), allocatedTo));

@@ -3,6 +3,7 @@ package com.example.vfio.agent;
 import com.example.vfio.api.BindResult;
 import com.example.vfio.api.BindState;
 import com.example.vfio.api.DesiredDevice;
+import com.example.vfio.api.DeviceProblem;
 import com.example.vfio.api.Drivers;
 import com.example.vfio.api.GroupBlocker;
 import com.example.vfio.api.GroupStatus;
@@ -31,15 +32,15 @@ import java.util.stream.Collectors;
  * Computes the {@code status} of a node's VfioNodeState from one pass of the agent. Pure: the same inputs
  * (and previous status) give the same status.
  *
- * <p>Entries are compact so that a node with thousands of functions stays far below etcd's object limit:
- * {@code vfio} and {@code viable} appear only when true, {@code numa} only when known, {@code recommended}
- * only when the device is not on that driver already, {@code hostDriver} only when it differs from the
- * current driver. A device's {@code reasons} leave out what its fields already say (not on a VFIO driver:
- * see {@code driver} and {@code recommended}); a group's problem is spelled out once, in {@code groups},
- * and named briefly on the members someone wants. {@code groups} lists the groups that are more than
- * their one device (several members, or no-IOMMU) and the blocked groups of wanted devices; blockers are
- * listed for groups with a member someone wants (in the spec, published or on a VFIO driver). {@code bindResults} lists only the steps that did not
- * take effect (Refused, Failed, Pending): a device that moved shows its new driver in the inventory.
+ * <p>The status is compact so that a node with thousands of functions stays far below etcd's object limit:
+ * each device is one line ({@link InventoryDevice#toLine()}) whose flags appear only when true or known
+ * ({@code auto=} only when the device is not on that driver already, {@code host=} only when it differs from
+ * the current driver). {@code problems} lists only the devices with reasons left after dropping what the line
+ * already says (not on a VFIO driver: see the driver and {@code auto=}); a group's problem is spelled out once,
+ * in {@code groups}, and named briefly on the members someone wants. {@code groups} lists only the groups that
+ * need explaining: no-IOMMU groups and the blocked groups of wanted devices (membership is in each line's
+ * {@code group=}). {@code bindResults} lists only the steps that did not take effect (Refused, Failed,
+ * Pending): a device that moved shows its new driver in its line.
  */
 public final class NodeStatusBuilder {
     public static final String READY = "Ready";
@@ -77,18 +78,27 @@ public final class NodeStatusBuilder {
         status.setIommuEnabled(snapshot.iommuEnabled());
 
         List<InventoryDevice> devices = new ArrayList<>(snapshot.devices().size());
+        List<DeviceProblem> problems = new ArrayList<>();
         int viable = 0;
         int published = 0;
         for (PciDevice device : snapshot.allDevices()) {
             DeviceVerdict verdict = assessment.verdict(device.address());
             DevicePublication publication = in.published().get(device.address());
             boolean matters = matters(device.address(), wanted, in.published().keySet(), assessment);
-            devices.add(inventoryEntry(device, verdict, assessment.groupOf(device.address()), publication,
-                    in.hostDrivers().get(device.address()), matters));
+            devices.add(inventoryEntry(device, verdict, publication, in.hostDrivers().get(device.address())));
+            List<String> reasons = statusReasons(device, verdict, assessment.groupOf(device.address()), matters);
+            if (publication != null && !publication.healthy() && verdict.viable() && publication.allocatedTo() == null
+                    && publication.reason() != null) {
+                reasons.add("Unhealthy for the kubelet: " + publication.reason());
+            }
+            if (!reasons.isEmpty()) {
+                problems.add(new DeviceProblem(device.address().toString(), reasons));
+            }
             viable += verdict.viable() ? 1 : 0;
             published += publication != null ? 1 : 0;
         }
         status.setDevices(devices);
+        status.setProblems(problems);
         status.setDeviceCount(devices.size());
         status.setViableCount(viable);
         status.setPublishedCount(published);
@@ -122,8 +132,8 @@ public final class NodeStatusBuilder {
         return status;
     }
 
-    private static InventoryDevice inventoryEntry(PciDevice device, DeviceVerdict verdict, GroupVerdict group,
-            DevicePublication publication, String journalHostDriver, boolean matters) {
+    private static InventoryDevice inventoryEntry(PciDevice device, DeviceVerdict verdict,
+            DevicePublication publication, String journalHostDriver) {
         InventoryDevice entry = new InventoryDevice(device.address().toString(), device.vendorHex(),
                 device.deviceHex(), device.classHex(), device.driver(), device.iommuGroup());
         if (journalHostDriver != null && !journalHostDriver.equals(device.driver())) {
@@ -134,17 +144,11 @@ public final class NodeStatusBuilder {
         entry.setViable(verdict.viable() ? Boolean.TRUE : null);
         String recommended = verdict.recommended().driver();
         entry.setRecommended(recommended.equals(device.driver()) ? null : recommended);
-        List<String> reasons = statusReasons(device, verdict, group, matters);
         if (publication != null) {
             entry.setResource(publication.resource());
             entry.setHealth(publication.healthy() ? Health.Healthy : Health.Unhealthy);
             entry.setAllocatedTo(publication.allocatedTo());
-            if (!publication.healthy() && verdict.viable() && publication.allocatedTo() == null
-                    && publication.reason() != null) {
-                reasons.add("Unhealthy for the kubelet: " + publication.reason());
-            }
         }
-        entry.setReasons(reasons);
         return entry;
     }
 
@@ -195,14 +199,14 @@ public final class NodeStatusBuilder {
         List<GroupVerdict> listed = new ArrayList<>();
         for (GroupVerdict g : assessment.groups().values()) {
             boolean wantedGroup = g.devices().stream().anyMatch(a -> matters(a, wanted, published, assessment));
-            if (g.devices().size() > 1 || g.noIommu() || (wantedGroup && !g.viable())) {
+            if (g.noIommu() || (wantedGroup && !g.viable())) {
                 listed.add(g);
             }
         }
         listed.sort(Comparator.comparing(GroupVerdict::id, NodeStatusBuilder::compareGroupIds));
         List<GroupStatus> out = new ArrayList<>(listed.size());
         for (GroupVerdict g : listed) {
-            // a group nobody wants is blocked by its own members' drivers, which their entries show
+            // a group nobody wants is blocked by its own members' drivers, which their lines show
             boolean wantedGroup = g.devices().stream().anyMatch(a -> matters(a, wanted, published, assessment));
             List<GroupBlocker> blockers = !wantedGroup ? List.of() : g.blockers().stream()
                     .map(b -> new GroupBlocker(b.address().toString(), b.driver())).toList();

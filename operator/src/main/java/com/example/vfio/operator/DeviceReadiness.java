@@ -9,6 +9,7 @@ import com.example.vfio.api.VfioNodeState;
 import com.example.vfio.api.VfioNodeStateSpec;
 import com.example.vfio.api.VfioNodeStateStatus;
 
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -54,10 +55,10 @@ record DeviceReadiness(State state, String message) {
                     : pending(a + ": returning from " + driver + " to its host driver");
         }
         if (onVfio && !Boolean.TRUE.equals(dev.getViable())) {
-            return failed(a + ": on " + driver + " but not viable" + reasons(dev));
+            return failed(a + ": on " + driver + " but not viable" + reasons(status, a));
         }
         if (!onVfio && !want.effectiveManaged()) {
-            return failed(a + ": on " + driver + ", not a VFIO driver, and the policy is managed: false" + reasons(dev));
+            return failed(a + ": on " + driver + ", not a VFIO driver, and the policy is managed: false" + reasons(status, a));
         }
         if (status.getSyncStatus() == SyncStatus.Failed) {
             return failed(a + ": node sync failed" + (status.getLastSyncError() == null ? "" : ": " + status.getLastSyncError()));
@@ -66,7 +67,7 @@ record DeviceReadiness(State state, String message) {
             return settled(status) ? failed(a + ": viable but not published as " + want.getResourceName())
                     : pending(a + ": not yet published as " + want.getResourceName());
         }
-        return settled(status) ? failed(a + ": still on " + driver + " after a completed sync" + reasons(dev))
+        return settled(status) ? failed(a + ": still on " + driver + " after a completed sync" + reasons(status, a))
                 : pending(a + ": binding (now on " + driver + ")");
     }
 
@@ -78,8 +79,9 @@ record DeviceReadiness(State state, String message) {
         return status.getSyncStatus() == SyncStatus.Succeeded;
     }
 
-    private static String reasons(InventoryDevice dev) {
-        return dev.getReasons() == null || dev.getReasons().isEmpty() ? "" : " (" + String.join("; ", dev.getReasons()) + ")";
+    private static String reasons(VfioNodeStateStatus status, String address) {
+        List<String> reasons = status.reasonsOf(address);
+        return reasons.isEmpty() ? "" : " (" + String.join("; ", reasons) + ")";
     }
 
     private static DeviceReadiness pending(String m) {

@@ -3,6 +3,7 @@ package com.example.vfio.operator;
 import com.example.vfio.api.BindResult;
 import com.example.vfio.api.BindState;
 import com.example.vfio.api.DesiredDevice;
+import com.example.vfio.api.DeviceProblem;
 import com.example.vfio.api.Health;
 import com.example.vfio.api.InventoryDevice;
 import com.example.vfio.api.SyncStatus;
@@ -72,6 +73,7 @@ final class FakeNodeAgent {
         VfioNodeStateStatus status = new VfioNodeStateStatus();
         List<InventoryDevice> devices = new ArrayList<>();
         List<BindResult> results = new ArrayList<>();
+        List<DeviceProblem> problems = new ArrayList<>();
         int viable = 0;
         int published = 0;
         for (InventoryDevice hw : hardware.values()) {
@@ -100,7 +102,7 @@ final class FakeNodeAgent {
                 now.setHostDriver(hw.getDriver());
             }
             if (!vfio) {
-                now.setReasons(List.of("on host driver " + now.getDriver()));
+                problems.add(new DeviceProblem(hw.getAddress(), List.of("on host driver " + now.getDriver())));
             }
             if (vfio && want != null && want.getResourceName() != null) {
                 now.setResource(want.getResourceName());
@@ -111,6 +113,7 @@ final class FakeNodeAgent {
             devices.add(now);
         }
         status.setDevices(devices);
+        status.setProblems(problems);
         status.setBindResults(results);
         status.setObservedGeneration(Objects.requireNonNullElse(state.getMetadata().getGeneration(), 0L));
         status.setSyncStatus(refusals.keySet().stream().anyMatch(desired::containsKey) ? SyncStatus.Failed : SyncStatus.Succeeded);

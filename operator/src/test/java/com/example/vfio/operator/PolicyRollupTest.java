@@ -1,5 +1,6 @@
 package com.example.vfio.operator;
 
+import com.example.vfio.api.DeviceProblem;
 import com.example.vfio.api.DeviceSelector;
 import com.example.vfio.api.InventoryDevice;
 import com.example.vfio.api.SyncStatus;
@@ -27,12 +28,19 @@ class PolicyRollupTest {
         return p;
     }
 
-    /** A node whose agent reported {@code gpu} (and acted on the spec the planner gives, when {@code applied}). */
-    private static NodeObservation node(String name, VfioBindingPolicy policy, InventoryDevice gpu, boolean applied, long observed) {
+    /**
+     * A node whose agent reported {@code gpu}, with {@code reasons} for it in {@code problems} (and acted on the spec
+     * the planner gives, when {@code applied}).
+     */
+    private static NodeObservation node(String name, VfioBindingPolicy policy, InventoryDevice gpu, boolean applied, long observed,
+                                        String... reasons) {
         VfioNodeState state = new VfioNodeState();
         state.setMetadata(new ObjectMetaBuilder().withName(name).withGeneration(2L).build());
         VfioNodeStateStatus status = new VfioNodeStateStatus();
         status.setDevices(List.of(gpu));
+        if (reasons.length > 0) {
+            status.setProblems(List.of(new DeviceProblem(gpu.getAddress(), List.of(reasons))));
+        }
         status.setObservedGeneration(observed);
         status.setSyncStatus(SyncStatus.Succeeded);
         state.setStatus(status);
@@ -42,12 +50,11 @@ class PolicyRollupTest {
         return new NodeObservation(name, LABELS, state);
     }
 
-    private static InventoryDevice gpu(String driver, boolean vfio, boolean viable, String resource, String... reasons) {
+    private static InventoryDevice gpu(String driver, boolean vfio, boolean viable, String resource) {
         InventoryDevice d = new InventoryDevice("0000:41:00.0", "10de", "2342", "030200", driver, "14");
         d.setVfio(vfio);
         d.setViable(viable);
         d.setResource(resource);
-        d.setReasons(List.of(reasons));
         if (vfio) {
             d.setHostDriver("nouveau");
         }
@@ -59,7 +66,8 @@ class PolicyRollupTest {
         VfioBindingPolicy p = gpus();
         PolicyRollup r = PolicyRollup.compute(p, List.of(p), List.of(
                 node("gpu-1", p, gpu("vfio-pci", true, true, "gpu"), true, 2),
-                node("gpu-2", p, gpu("vfio-pci", true, false, null, "group 14 also holds 0000:41:00.1 on snd_hda_intel"), true, 2)));
+                node("gpu-2", p, gpu("vfio-pci", true, false, null), true, 2,
+                        "group 14 also holds 0000:41:00.1 on snd_hda_intel")));
 
         assertThat(r.matchedNodes()).isEqualTo(2);
         assertThat(r.readyNodes()).isEqualTo(1);

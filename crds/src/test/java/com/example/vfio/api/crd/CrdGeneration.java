@@ -28,7 +28,7 @@ import java.util.stream.Stream;
 
 /**
  * Runs the fabric8 CRD generator (v2 API) over the two kinds, then adds what its annotations cannot say:
- * list-map keys (conditions by type, devices by address, ...), patterns on the items of the selector lists, and
+ * list-map keys (conditions by type, desired devices and problems by address, ...), patterns on the items of the selector lists, and
  * printer columns in the order they are declared on the class (the generator does not keep it).
  */
 public final class CrdGeneration {
@@ -39,7 +39,7 @@ public final class CrdGeneration {
             "VfioBindingPolicy", Map.of("status.conditions", List.of("type")),
             "VfioNodeState", Map.of(
                     "spec.devices", List.of("address"),
-                    "status.devices", List.of("address"),
+                    "status.problems", List.of("address"),
                     "status.groups", List.of("id"),
                     "status.bindResults", List.of("address"),
                     "status.conditions", List.of("type")));

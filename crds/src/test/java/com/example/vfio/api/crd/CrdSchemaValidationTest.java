@@ -128,7 +128,9 @@ class CrdSchemaValidationTest {
                 status:
                   syncStatus: Succeeded
                   devices:
-                  - {address: "0000:41:00.0", vendor: "10de", device: "2342", class: "030200", driver: vfio-pci, vfio: true, viable: true}
+                  - "0000:41:00.0 10de:2342 030200 vfio-pci vfio group=14 resource=gpu health=Unhealthy"
+                  problems:
+                  - {address: "0000:41:00.0", reasons: ["group 14 is not viable: 0000:41:00.1 is on snd_hda_intel (see groups)"]}
                   conditions:
                   - {type: Ready, status: "True", reason: Synced, message: "", lastTransitionTime: "2026-01-01T00:00:00Z"}
                 """;
@@ -141,6 +143,15 @@ class CrdSchemaValidationTest {
         String noResource = base.replace("resourceName: gpu, ", "");
         assertThat(validator.validate(nodeState, YAML.readValue(noResource, Map.class)))
                 .containsExactly("spec.devices[0].resourceName: resourceName is required unless driver is host or the device is a companion");
+
+        String objectDevice = base.replace("- \"0000:41:00.0 10de:2342 030200 vfio-pci vfio group=14 resource=gpu health=Unhealthy\"",
+                "- {address: \"0000:41:00.0\", driver: vfio-pci}");
+        assertThat(validator.validate(nodeState, YAML.readValue(objectDevice, Map.class)))
+                .containsExactly("status.devices[0]: must be a string");
+
+        String twoProblemEntries = base.replace("  problems:\n", "  problems:\n  - {address: \"0000:41:00.0\", reasons: [x]}\n");
+        assertThat(validator.validate(nodeState, YAML.readValue(twoProblemEntries, Map.class)))
+                .containsExactly("status.problems: Duplicate value: [0000:41:00.0]");
 
         String twoReadyConditions = base.replace("  conditions:\n", "  conditions:\n  - {type: Ready, status: \"False\", reason: X, message: \"\", lastTransitionTime: \"2026-01-01T00:00:00Z\"}\n");
         assertThat(validator.validate(nodeState, YAML.readValue(twoReadyConditions, Map.class)))
