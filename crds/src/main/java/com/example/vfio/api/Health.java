@@ -1,0 +1,6 @@
+package com.example.vfio.api;
+
+/** Kubelet-facing health of a published device. */
+public enum Health {
+    Healthy, Unhealthy
+}
