@@ -44,7 +44,7 @@ final class InspectReport {
             d.put("numaNode", device.numaNode());
             d.put("viable", verdict.viable());
             d.put("reasons", verdict.reasons());
-            d.put("recommendedDriver", verdict.recommended().driver());
+            d.put("recommendedDriver", device.isBridge() ? null : verdict.recommended().driver());
             devices.add(d);
         }
         doc.put("devices", devices);
@@ -90,30 +90,54 @@ final class InspectReport {
             byGroup.computeIfAbsent(device.iommuGroup() == null ? NO_GROUP : device.iommuGroup(), g -> new ArrayList<>())
                     .add(device);
         }
-        String format = "%-6s %-13s %-10s %-7s %-16s %-5s %-5s %-7s %s%n";
-        out.append(String.format(format, "GROUP", "ADDRESS", "IDS", "CLASS", "DRIVER", "VFIO", "NUMA", "VIABLE",
-                "AUTO DRIVER"));
+        List<String[]> rows = new ArrayList<>();
+        List<List<String>> notesUnderRows = new ArrayList<>();
+        rows.add(new String[] {"GROUP", "ADDRESS", "IDS", "CLASS", "DRIVER", "VFIO", "NUMA", "VIABLE", "AUTO DRIVER"});
+        notesUnderRows.add(List.of());
         for (Map.Entry<String, List<PciDevice>> entry : byGroup.entrySet()) {
             GroupVerdict group = assessment.groups().get(entry.getKey());
             boolean first = true;
             for (PciDevice device : entry.getValue()) {
                 DeviceVerdict verdict = assessment.verdict(device.address());
-                out.append(String.format(format, first ? entry.getKey() : "", device.address(),
+                rows.add(new String[] {first ? entry.getKey() : "", device.address().toString(),
                         orQuestion(device.vendorHex()) + ":" + orQuestion(device.deviceHex()),
                         orQuestion(device.classHex()), device.driver() == null ? "-" : device.driver(),
-                        verdict.vfioDriver() ? "yes" : "no", device.numaNode() < 0 ? "-" : device.numaNode(),
-                        verdict.viable() ? "yes" : "no", verdict.recommended().driver()));
+                        verdict.vfioDriver() ? "yes" : "no", device.numaNode() < 0 ? "-" : Integer.toString(device.numaNode()),
+                        verdict.viable() ? "yes" : "no", device.isBridge() ? "-" : verdict.recommended().driver()});
+                List<String> notes = new ArrayList<>();
                 for (String reason : verdict.reasons()) {
                     if (group == null || !group.reasons().contains(reason)) {
-                        out.append("       - ").append(reason).append('\n');
+                        notes.add("- " + reason);
                     }
                 }
                 first = false;
-            }
-            if (group != null) {
-                for (String reason : group.reasons()) {
-                    out.append("       ! ").append(reason).append('\n');
+                boolean lastOfGroup = device == entry.getValue().get(entry.getValue().size() - 1);
+                // a one-device group's blocker is the device itself: its own reason already says so
+                if (lastOfGroup && group != null && (entry.getValue().size() > 1 || group.noIommu())) {
+                    group.reasons().forEach(r -> notes.add("! " + r));
                 }
+                notesUnderRows.add(notes);
+            }
+        }
+        int[] widths = new int[rows.get(0).length];
+        for (String[] row : rows) {
+            for (int i = 0; i < row.length; i++) {
+                widths[i] = Math.max(widths[i], row[i].length());
+            }
+        }
+        String indent = " ".repeat(widths[0] + 2);
+        for (int r = 0; r < rows.size(); r++) {
+            StringBuilder line = new StringBuilder();
+            String[] row = rows.get(r);
+            for (int i = 0; i < row.length; i++) {
+                line.append(row[i]);
+                if (i < row.length - 1) {
+                    line.append(" ".repeat(widths[i] - row[i].length() + 2));
+                }
+            }
+            out.append(line.toString().stripTrailing()).append('\n');
+            for (String note : notesUnderRows.get(r)) {
+                out.append(indent).append(note).append('\n');
             }
         }
         if (!snapshot.notes().isEmpty()) {

@@ -60,10 +60,9 @@ public record PciDevice(
         return driver != null;
     }
 
-    /** PCI-to-PCI and CardBus bridges: vfio-pci refuses them. */
+    /** Host, ISA, PCI-to-PCI and CardBus bridges (class 06, or a bridge header): never a VM's device. */
     public boolean isBridge() {
-        return headerType == HEADER_BRIDGE || headerType == HEADER_CARDBUS || (classCode >>> 16) == 0x06
-                && ((classCode >>> 8) & 0xff) == 0x04;
+        return headerType == HEADER_BRIDGE || headerType == HEADER_CARDBUS || (classCode >= 0 && classCode >>> 16 == 0x06);
     }
 
     public boolean hasVfsEnabled() {

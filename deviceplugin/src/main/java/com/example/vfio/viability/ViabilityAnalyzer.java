@@ -60,11 +60,7 @@ public final class ViabilityAnalyzer {
                     + " offered to VMs (enable the IOMMU instead of vfio enable_unsafe_noiommu_mode)");
         }
         if (!blockers.isEmpty()) {
-            reasons.add("group " + group.id() + " is not viable: " + blockers.stream()
-                    .map(b -> b.address() + " is bound to " + b.driver() + " (a host driver that uses DMA)")
-                    .collect(Collectors.joining("; "))
-                    + "; bind " + (blockers.size() == 1 ? "it" : "them") + " to vfio-pci too (companions: Bind)"
-                    + " or unbind " + (blockers.size() == 1 ? "it" : "them"));
+            reasons.add("group " + group.id() + " is not viable: " + describe(blockers));
         }
         return new GroupVerdict(group.id(), blockers.isEmpty() && !noIommu, group.members(), blockers, noIommu,
                 reasons);
@@ -80,17 +76,16 @@ public final class ViabilityAnalyzer {
                     ? "no IOMMU group: the IOMMU does not cover this device (check firmware DMA remapping settings)"
                     : "no IOMMU group: enable the IOMMU (intel_iommu=on / amd_iommu=on)");
         }
-        if (!onVfio) {
+        if (device.isBridge()) {
+            reasons.add("is a PCI bridge: never handed to a VM (vfio-pci refuses bridges); in a VM's group it must stay"
+                    + " driverless or on pcieport");
+        } else if (!onVfio) {
             String target = recommended.driver();
             if (device.driver() == null) {
                 reasons.add("not bound to any driver: bind it to " + target + " for a VM");
             } else {
                 reasons.add("bound to " + device.driver() + ", not a VFIO driver: bind it to " + target + " for a VM");
             }
-        }
-        if (device.isBridge()) {
-            reasons.add("is a PCI bridge: vfio-pci refuses bridges; it can stay in a VM's group only driverless"
-                    + " or on pcieport");
         }
         if (device.hasVfsEnabled()) {
             reasons.add("has " + device.sriovNumVfs() + " SR-IOV VFs enabled: vfio-pci refuses a PF with VFs"
@@ -100,7 +95,13 @@ public final class ViabilityAnalyzer {
             reasons.add("modalias unreadable: 'auto' can only choose vfio-pci");
         }
         if (group != null) {
-            reasons.addAll(group.reasons());
+            if (group.noIommu()) {
+                reasons.add(group.reasons().get(0));
+            }
+            String siblings = otherBlockers(group, device);
+            if (!siblings.isEmpty()) {
+                reasons.add("group " + group.id() + " is not viable: " + siblings);
+            }
             if (onVfio && group.viable() && !snapshot.deviceNodes().groups().contains(group.id())) {
                 reasons.add("/dev/vfio/" + group.id() + " does not exist: is the vfio module loaded and /dev mounted?");
             }
@@ -111,5 +112,19 @@ public final class ViabilityAnalyzer {
         boolean viable = onVfio && group != null && group.viable()
                 && snapshot.deviceNodes().groups().contains(group.id());
         return new DeviceVerdict(device.address(), onVfio, viable, reasons, recommended);
+    }
+
+    /** The group's blockers other than the device itself, described; empty when there are none. */
+    private static String otherBlockers(GroupVerdict group, PciDevice device) {
+        List<Blocker> others = group.blockers().stream().filter(b -> !b.address().equals(device.address())).toList();
+        return others.isEmpty() ? "" : describe(others);
+    }
+
+    private static String describe(List<Blocker> blockers) {
+        return blockers.stream()
+                .map(b -> b.address() + " is bound to " + b.driver() + " (a host driver that uses DMA)")
+                .collect(Collectors.joining("; "))
+                + "; bind " + (blockers.size() == 1 ? "it" : "them") + " to vfio-pci too (companions: Bind)"
+                + " or unbind " + (blockers.size() == 1 ? "it" : "them");
     }
 }

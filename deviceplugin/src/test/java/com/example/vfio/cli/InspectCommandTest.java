@@ -72,6 +72,7 @@ class InspectCommandTest {
         assertThat(unbound.get("driver").isNull()).isTrue();
         assertThat(unbound.get("iommuGroup").isNull()).isTrue();
         assertThat(unbound.get("numaNode").asInt()).isEqualTo(-1);
+        assertThat(unbound.get("recommendedDriver").isNull()).as("a bridge is never bound").isTrue();
 
         JsonNode group14 = doc.get("groups").get(0);
         assertThat(group14.get("id").asText()).isEqualTo("14");
@@ -98,6 +99,7 @@ class InspectCommandTest {
                 .containsPattern("15 +0000:42:00.0 .* yes +vfio-pci")
                 .containsPattern("none +0000:00:1f.0")
                 .contains("- no IOMMU group");
+        assertThat(run.out()).containsOnlyOnce("group 14 is not viable");
         assertThat(run.out().indexOf("0000:41:00.0")).isLessThan(run.out().indexOf("0000:42:00.0"));
         assertThat(run.out().indexOf("0000:42:00.0")).isLessThan(run.out().indexOf("0000:00:1f.0"));
     }
