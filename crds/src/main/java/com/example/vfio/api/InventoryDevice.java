@@ -2,6 +2,7 @@ package com.example.vfio.api;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 
 import java.util.ArrayList;
@@ -9,6 +10,8 @@ import java.util.List;
 
 /** One PCI function as the node agent sees it (in {@code VfioNodeState.status.devices}). */
 @JsonInclude(JsonInclude.Include.NON_EMPTY)
+@JsonPropertyOrder({"address", "vendor", "device", "class", "driver", "hostDriver", "vfio", "group", "numa", "viable",
+        "reasons", "recommended", "resource", "health", "allocatedTo"})
 public class InventoryDevice {
     private String address;
     @JsonPropertyDescription("PCI vendor id, 4 lower-case hex digits.")

@@ -8,7 +8,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 
-/** Written by the operator: is the policy in effect, and where not. */
+/**
+ * Written by the operator: is the policy in effect, and where not. Lists are written even when empty so that a
+ * merge patch clears them.
+ */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class VfioBindingPolicyStatus {
     public static final String READY = "Ready";
@@ -19,7 +22,6 @@ public class VfioBindingPolicyStatus {
     public static final int MAX_FAILING_NODES = 5;
 
     private Long observedGeneration;
-    @JsonInclude(JsonInclude.Include.NON_EMPTY)
     private List<Condition> conditions = new ArrayList<>();
     @JsonPropertyDescription("Nodes whose labels match the nodeSelector and that have at least one selected device.")
     private Integer matchedNodes;
@@ -31,7 +33,6 @@ public class VfioBindingPolicyStatus {
     private String nodes;
     @JsonPropertyDescription("readyDevices/matchedDevices, for kubectl get.")
     private String devices;
-    @JsonInclude(JsonInclude.Include.NON_EMPTY)
     @JsonPropertyDescription("The first few nodes where the policy is not in effect, with the reason.")
     private List<NodeProblem> failingNodes = new ArrayList<>();
 

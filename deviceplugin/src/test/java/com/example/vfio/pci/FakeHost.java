@@ -37,6 +37,13 @@ public final class FakeHost {
     private boolean container = true;
     private boolean iommufd;
     private boolean writeModulesAlias = true;
+    private final List<String[]> procFds = new ArrayList<>();
+    private final List<String> mountLines = new ArrayList<>();
+    private final List<String> swapDevices = new ArrayList<>();
+    private final Map<String, String> blockDevices = new LinkedHashMap<>();
+    private final Map<String, String[]> netInterfaces = new LinkedHashMap<>();
+    private final List<String> ipv4Routes = new ArrayList<>();
+    private final List<String> ipv6Addresses = new ArrayList<>();
 
     private FakeHost(Path root) {
         this.root = root;
@@ -134,6 +141,64 @@ public final class FakeHost {
         return this;
     }
 
+    /**
+     * A process with an open file: {@code proc/<pid>/comm} and {@code proc/<pid>/fd/<fd>} linking to
+     * {@code target}, a host path such as {@code /dev/vfio/14}.
+     */
+    public FakeHost processWithOpenFile(int pid, String comm, int fd, String target) {
+        procFds.add(new String[] {Integer.toString(pid), comm, Integer.toString(fd), target});
+        return this;
+    }
+
+    /** A line of {@code proc/mounts}: {@code source} mounted on {@code mountPoint}. */
+    public FakeHost mount(String source, String mountPoint, String fsType) {
+        mountLines.add(source + " " + mountPoint.replace(" ", "\\040") + " " + fsType + " rw,relatime 0 0");
+        return this;
+    }
+
+    /** An active swap partition in {@code proc/swaps}. */
+    public FakeHost swap(String source) {
+        swapDevices.add(source);
+        return this;
+    }
+
+    /** A block device {@code sys/class/block/<name>} of the PCI device at {@code address} (an NVMe namespace or partition). */
+    public FakeHost blockDevice(String name, String address) {
+        blockDevices.put(name, address);
+        return this;
+    }
+
+    /** A network interface {@code sys/class/net/<name>} of the PCI device at {@code address}, with its operstate. */
+    public FakeHost netInterface(String name, String address, String operstate) {
+        netInterfaces.put(name, new String[] {address, operstate, null});
+        return this;
+    }
+
+    /** A virtual interface (bond, bridge) without a PCI device. */
+    public FakeHost virtualInterface(String name, String operstate) {
+        netInterfaces.put(name, new String[] {null, operstate, null});
+        return this;
+    }
+
+    /** {@code sys/class/net/<name>/master}: the interface is enslaved to a bond or bridge. */
+    public FakeHost enslave(String name, String master) {
+        netInterfaces.get(name)[2] = master;
+        return this;
+    }
+
+    /** An IPv4 route on the interface in {@code proc/net/route} (it has an IPv4 address). */
+    public FakeHost ipv4Route(String ifname) {
+        ipv4Routes.add(ifname);
+        return this;
+    }
+
+    /** An IPv6 address in {@code proc/net/if_inet6}; {@code global} false makes it link-local. */
+    public FakeHost ipv6Address(String ifname, boolean global) {
+        ipv6Addresses.add((global ? "20010db8000000000000000000000001" : "fe800000000000000000000000000001")
+                + " 02 40 " + (global ? "00" : "20") + " 80 " + ifname);
+        return this;
+    }
+
     /** Writes the whole tree, replacing what an earlier write left. */
     public FakeHost write() {
         try {
@@ -199,9 +264,62 @@ public final class FakeHost {
                 builtinAliases.forEach(l -> text.append(l).append('\0'));
                 Files.writeString(modules.resolve("modules.builtin.modinfo"), text.toString(), StandardCharsets.ISO_8859_1);
             }
+            writeNodeUsage(sys);
             return this;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Processes' open files, mounts, block devices and network interfaces, when any were described. */
+    private void writeNodeUsage(Path sys) throws IOException {
+        Path proc = root.resolve("proc");
+        for (String[] f : procFds) {
+            Path pidDir = Files.createDirectories(proc.resolve(f[0]).resolve("fd"));
+            Files.writeString(proc.resolve(f[0]).resolve("comm"), f[1] + "\n");
+            Files.createSymbolicLink(pidDir.resolve(f[2]), Path.of(f[3]));
+        }
+        if (!mountLines.isEmpty()) {
+            Files.writeString(proc.resolve("mounts"), String.join("\n", mountLines) + "\n");
+        }
+        if (!swapDevices.isEmpty()) {
+            StringBuilder swaps = new StringBuilder("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+            swapDevices.forEach(d -> swaps.append(d).append("\t\t\t\tpartition\t8388604\t\t0\t\t-2\n"));
+            Files.writeString(proc.resolve("swaps"), swaps.toString());
+        }
+        if (!blockDevices.isEmpty()) {
+            Path block = Files.createDirectories(sys.resolve("class/block"));
+            for (Map.Entry<String, String> b : blockDevices.entrySet()) {
+                String rel = "devices/pci0000:00/" + b.getValue() + "/nvme/nvme0/" + b.getKey();
+                Files.createDirectories(sys.resolve(rel));
+                Files.createSymbolicLink(block.resolve(b.getKey()), Path.of("../../" + rel));
+            }
+        }
+        if (!netInterfaces.isEmpty()) {
+            Path net = Files.createDirectories(sys.resolve("class/net"));
+            for (Map.Entry<String, String[]> n : netInterfaces.entrySet()) {
+                String[] f = n.getValue();
+                String rel = f[0] == null ? "devices/virtual/net/" + n.getKey()
+                        : "devices/pci0000:00/" + f[0] + "/net/" + n.getKey();
+                Path dir = Files.createDirectories(sys.resolve(rel));
+                Files.writeString(dir.resolve("operstate"), f[1] + "\n");
+                if (f[0] != null) {
+                    Files.createSymbolicLink(dir.resolve("device"), Path.of("../../../" + f[0]));
+                }
+                if (f[2] != null) {
+                    Files.createSymbolicLink(dir.resolve("master"),
+                            Path.of(f[0] == null ? "../" + f[2] : "../../../../virtual/net/" + f[2]));
+                }
+                Files.createSymbolicLink(net.resolve(n.getKey()), Path.of("../../" + rel));
+            }
+        }
+        if (!ipv4Routes.isEmpty() || !ipv6Addresses.isEmpty()) {
+            Path net = Files.createDirectories(proc.resolve("net"));
+            StringBuilder route = new StringBuilder(
+                    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n");
+            ipv4Routes.forEach(i -> route.append(i).append("\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"));
+            Files.writeString(net.resolve("route"), route.toString());
+            Files.writeString(net.resolve("if_inet6"), ipv6Addresses.isEmpty() ? "" : String.join("\n", ipv6Addresses) + "\n");
         }
     }
 

@@ -1,0 +1,85 @@
+package com.example.vfio.agent;
+
+import com.example.vfio.binding.BindingEngine;
+import com.example.vfio.pci.HostRoot;
+import com.example.vfio.plugin.NodePlugin;
+import com.example.vfio.plugin.PluginMetrics;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The cluster-mode daemon assembled: the node's VfioNodeState spec feeds the same rescan loop and kubelet
+ * side as standalone mode, the agent binds to it, and the status goes back through the status subresource.
+ * The kubelet side starts first and does not depend on the API server.
+ */
+public final class ClusterNode implements AutoCloseable {
+    private final ClusterDesiredStateSource source;
+    private final NodeDaemon daemon;
+    private final NodeAgent agent;
+    private final NodeStatusPublisher publisher;
+
+    /**
+     * @param minStatusBackoff the first wait after a failed status write; it doubles up to {@code maxStatusBackoff}
+     */
+    public record Settings(Duration rescanInterval, Duration minStatusBackoff, Duration maxStatusBackoff) {
+        public static Settings defaults(Duration rescanInterval) {
+            return new Settings(rescanInterval, Duration.ofMillis(500), Duration.ofSeconds(30));
+        }
+    }
+
+    private ClusterNode(ClusterDesiredStateSource source, NodeDaemon daemon, NodeAgent agent,
+            NodeStatusPublisher publisher) {
+        this.source = source;
+        this.daemon = daemon;
+        this.agent = agent;
+        this.publisher = publisher;
+    }
+
+    /**
+     * Scans and publishes to the kubelet once, then starts watching the node's VfioNodeState; returns
+     * without waiting for the API server.
+     */
+    public static ClusterNode start(KubernetesClient client, String nodeName, HostRoot root, BindingEngine engine,
+            NodePlugin plugin, PluginMetrics metrics, Settings settings, Clock clock) throws IOException {
+        ClusterDesiredStateSource source = new ClusterDesiredStateSource(client, nodeName);
+        NodeDaemon daemon = new NodeDaemon(root, source, plugin, metrics, settings.rescanInterval());
+        NodeStatusPublisher publisher = new NodeStatusPublisher(client, nodeName, settings.minStatusBackoff(),
+                settings.maxStatusBackoff());
+        NodeAgent agent = new NodeAgent(root, engine, daemon::rescanNow, plugin.allocations()::holds, publisher,
+                clock);
+        daemon.onRescan(agent::rescanned);
+        ClusterNode node = new ClusterNode(source, daemon, agent, publisher);
+        try {
+            daemon.start();
+            source.start(agent::specChanged);
+        } catch (IOException | RuntimeException e) {
+            node.close();
+            throw e;
+        }
+        return node;
+    }
+
+    public NodeDaemon daemon() {
+        return daemon;
+    }
+
+    public NodeStatusPublisher publisher() {
+        return publisher;
+    }
+
+    /** Stops watching, binding and writing status, then the rescan loop; the plugin is the caller's. */
+    @Override
+    public void close() {
+        for (AutoCloseable part : List.<AutoCloseable>of(source, agent, publisher, daemon)) {
+            try {
+                part.close();
+            } catch (Exception e) {
+                org.slf4j.LoggerFactory.getLogger(ClusterNode.class).warn("closing {}: {}",
+                        part.getClass().getSimpleName(), e.toString());
+            }
+        }
+    }
+}

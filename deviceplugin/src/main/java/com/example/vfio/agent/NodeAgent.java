@@ -1,0 +1,231 @@
+package com.example.vfio.agent;
+
+import com.example.vfio.api.BindResult;
+import com.example.vfio.api.BindState;
+import com.example.vfio.api.DesiredDevice;
+import com.example.vfio.api.VfioNodeStateStatus;
+import com.example.vfio.binding.BindPlan;
+import com.example.vfio.binding.BindingEngine;
+import com.example.vfio.binding.BindingJournal;
+import com.example.vfio.binding.DeviceOutcome;
+import com.example.vfio.pci.HostReadException;
+import com.example.vfio.pci.HostRoot;
+import com.example.vfio.pci.PciAddress;
+import com.example.vfio.pci.PciDevice;
+import com.example.vfio.pci.SysfsScanner;
+import com.example.vfio.plugin.GroupAllocations;
+import com.example.vfio.plugin.GroupLockOverlay;
+import com.example.vfio.plugin.PublishedDevice;
+import com.example.vfio.plugin.PublishedResource;
+import com.example.vfio.viability.HostAssessment;
+import com.example.vfio.viability.ViabilityAnalyzer;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Cluster mode's loop, the hands of the operator: when the spec changes (or the host or the allocations
+ * under the desired devices change, or a step the kernel failed is due for another try) it moves the
+ * devices to their desired drivers with the binding engine, has the kubelet side rescan, and hands the
+ * node's status to the publisher. Refusals are not retried until something they depend on changes. Every event is
+ * handed to one owner thread; nothing here waits on the API server.
+ */
+public final class NodeAgent implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
+    /** A bind step the kernel failed (not a refusal) is tried again on the first rescan after this long. */
+    static final Duration FAILED_BIND_RETRY = Duration.ofSeconds(60);
+
+    private final HostRoot root;
+    private final BindingEngine engine;
+    private final Rescanner rescanner;
+    private final Supplier<Map<String, GroupAllocations.Hold>> holds;
+    private final NodeStatusPublisher publisher;
+    private final Clock clock;
+    private final NodeStatusBuilder builder = new NodeStatusBuilder();
+    private final ExecutorService owner;
+
+    // owned by the owner thread
+    private NodeSpec spec = NodeSpec.absent();
+    private HostAssessment assessment;
+    private List<PublishedResource> resources = List.of();
+    private final Map<String, DeviceOutcome> outcomes = new TreeMap<>();
+    private Object boundFingerprint;
+    private boolean bindNeeded;
+    private Instant failedBindAt;
+    private boolean passQueued;
+    private VfioNodeStateStatus lastBuilt;
+
+    /** Has the kubelet side rescan now, on the calling thread ({@link NodeDaemon#rescanNow()}). */
+    @FunctionalInterface
+    public interface Rescanner {
+        void rescanNow();
+    }
+
+    /**
+     * @param holds the plugin's group holds ({@link GroupAllocations#holds()}): what is allocated is never
+     *              rebound, and the status names who holds what
+     */
+    public NodeAgent(HostRoot root, BindingEngine engine, Rescanner rescanner,
+            Supplier<Map<String, GroupAllocations.Hold>> holds, NodeStatusPublisher publisher, Clock clock) {
+        this.root = Objects.requireNonNull(root);
+        this.engine = Objects.requireNonNull(engine);
+        this.rescanner = Objects.requireNonNull(rescanner);
+        this.holds = Objects.requireNonNull(holds);
+        this.publisher = Objects.requireNonNull(publisher);
+        this.clock = Objects.requireNonNull(clock);
+        this.owner = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "vfio-node-agent");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** From the informer: the spec as it is now. */
+    public void specChanged(NodeSpec newSpec) {
+        owner.execute(() -> {
+            LOG.info("VfioNodeState spec {}: {} desired device(s)",
+                    newSpec.exists() ? "generation " + newSpec.generation() : "absent", newSpec.devices().size());
+            if (newSpec.exists() && !spec.exists()) {
+                publisher.rewriteNextTime(); // (re)created: its status starts empty whatever we wrote before
+            }
+            spec = newSpec;
+            bindNeeded = true;
+            queuePass();
+        });
+    }
+
+    /** From the kubelet side after each rescan ({@link NodeDaemon.RescanListener}). */
+    public void rescanned(HostAssessment newAssessment, List<PublishedResource> newResources) {
+        owner.execute(() -> {
+            assessment = newAssessment;
+            resources = List.copyOf(newResources);
+            if (!Objects.equals(fingerprint(newAssessment), boundFingerprint)
+                    || (failedBindAt != null && clock.instant().isAfter(failedBindAt.plus(FAILED_BIND_RETRY)))) {
+                bindNeeded = true;
+            }
+            queuePass();
+        });
+    }
+
+    private void queuePass() {
+        if (!passQueued) {
+            passQueued = true;
+            owner.execute(this::pass);
+        }
+    }
+
+    private void pass() {
+        passQueued = false;
+        if (assessment == null) {
+            return; // the first rescan has not happened yet
+        }
+        if (bindNeeded) {
+            bindNeeded = false;
+            if (!spec.devices().isEmpty()) {
+                bind();
+                rescanner.rescanNow(); // comes back as rescanned(): the status of the new state follows
+                return;
+            }
+            boundFingerprint = fingerprint(assessment);
+        }
+        publishStatus(false);
+    }
+
+    private void bind() {
+        publishStatus(true);
+        try {
+            HostAssessment fresh = new ViabilityAnalyzer().assess(new SysfsScanner(root).scan());
+            BindPlan plan = engine.plan(fresh, spec.devices());
+            List<DeviceOutcome> done = engine.apply(plan);
+            failedBindAt = done.stream().anyMatch(o -> o.state() == BindState.Failed) ? clock.instant() : null;
+            outcomes.keySet().retainAll(spec.devices().stream().map(DesiredDevice::getAddress).toList());
+            for (DeviceOutcome o : done) {
+                outcomes.put(o.address(), o);
+                if (o.isProblem()) {
+                    LOG.warn("{}: {} binding {}: {}", o.address(), o.state(), o.desiredDriver(), o.message());
+                } else if (o.fromDriver() == null ? o.toDriver() != null : !o.fromDriver().equals(o.toDriver())) {
+                    LOG.info("{}: {}", o.address(), o.message());
+                }
+            }
+            boundFingerprint = fingerprint(new ViabilityAnalyzer().assess(new SysfsScanner(root).scan()));
+        } catch (HostReadException e) {
+            LOG.error("cannot read the host to bind devices: {}", e.getMessage());
+        }
+    }
+
+    /**
+     * What binding depends on: the spec, the drivers of the desired devices and the allocations. When it
+     * is the same as after the last bind pass, nothing would change, so no pass runs.
+     */
+    private Object fingerprint(HostAssessment a) {
+        Map<String, String> drivers = new TreeMap<>();
+        for (DesiredDevice d : spec.devices()) {
+            PciDevice device = PciAddress.isValid(d.getAddress())
+                    ? a.snapshot().devices().get(PciAddress.parse(d.getAddress())) : null;
+            drivers.put(d.getAddress(), device == null ? "(absent)" : String.valueOf(device.driver()));
+        }
+        return List.of(spec, drivers, holds.get().keySet());
+    }
+
+    private void publishStatus(boolean binding) {
+        List<BindResult> results = outcomes.values().stream().map(DeviceOutcome::toBindResult).toList();
+        StatusInputs in = new StatusInputs(assessment, spec.devices(), spec.generation(), publications(),
+                results, hostDrivers(engine.journal()), binding, null, clock.instant());
+        lastBuilt = builder.build(in, lastBuilt);
+        publisher.offer(lastBuilt);
+    }
+
+    /** What the kubelet sees per address: the host view with the allocation holds laid over it. */
+    private Map<PciAddress, DevicePublication> publications() {
+        Map<String, GroupAllocations.Hold> held = holds.get();
+        Map<PciAddress, DevicePublication> out = new HashMap<>();
+        for (PublishedResource r : resources) {
+            for (PublishedDevice d : GroupLockOverlay.apply(r, held).devices()) {
+                GroupAllocations.Hold hold = d.iommuGroup() == null ? null : held.get(d.iommuGroup());
+                for (String address : d.addresses()) {
+                    String allocatedTo = null;
+                    if (hold != null && hold.addresses().contains(address)) {
+                        allocatedTo = "allocated as " + PublishedResource.DOMAIN + "/" + hold.resource();
+                    } else if (hold != null) {
+                        allocatedTo = "IOMMU group " + hold.group() + " held with " + hold.holders();
+                    }
+                    out.put(PciAddress.parse(address), new DevicePublication(r.name(), d.healthy(),
+                            d.healthy() ? null : d.reason(), allocatedTo));
+                }
+            }
+        }
+        return out;
+    }
+
+    private static Map<PciAddress, String> hostDrivers(BindingJournal journal) {
+        Map<PciAddress, String> out = new LinkedHashMap<>();
+        journal.entries().forEach((address, entry) -> {
+            if (entry.originalDriver() != null) {
+                out.put(address, entry.originalDriver());
+            }
+        });
+        return out;
+    }
+
+    @Override
+    public void close() {
+        owner.shutdownNow();
+        try {
+            owner.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

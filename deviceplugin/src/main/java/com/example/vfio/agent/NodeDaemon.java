@@ -1,0 +1,207 @@
+package com.example.vfio.agent;
+
+import com.example.vfio.pci.HostReadException;
+import com.example.vfio.pci.HostRoot;
+import com.example.vfio.pci.HostSnapshot;
+import com.example.vfio.pci.SysfsScanner;
+import com.example.vfio.plugin.DirectoryWatch;
+import com.example.vfio.plugin.NodePlugin;
+import com.example.vfio.plugin.PluginMetrics;
+import com.example.vfio.plugin.PublishedDevice;
+import com.example.vfio.plugin.PublishedResource;
+import com.example.vfio.viability.HostAssessment;
+import com.example.vfio.viability.ViabilityAnalyzer;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The rescan loop: scan the host, assess viability, ask the desired-state source what to publish, and
+ * hand the result to the kubelet side. Runs every {@code interval} and at once when {@code /dev/vfio}
+ * changes; the kubelet side only sends what changed.
+ */
+public final class NodeDaemon implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(NodeDaemon.class);
+    private static final long DEBOUNCE_MILLIS = 50;
+
+    private final HostRoot root;
+    private final SysfsScanner scanner;
+    private final ViabilityAnalyzer analyzer = new ViabilityAnalyzer();
+    private final DesiredStateSource source;
+    private final NodePlugin plugin;
+    private final PluginMetrics metrics;
+    private final Duration interval;
+    private final Semaphore wake = new Semaphore(0);
+    private final Object scanLock = new Object();
+    private final Set<String> notesSeen = new HashSet<>();
+    private volatile List<PublishedResource> last = List.of();
+    private List<DesiredResource> lastDesired = List.of();
+    private volatile boolean running = true;
+    private volatile RescanListener listener = (assessment, resources) -> { };
+    private volatile String scanProblem;
+    private Thread loop;
+    private DirectoryWatch devVfioWatch;
+
+    public NodeDaemon(HostRoot root, DesiredStateSource source, NodePlugin plugin, PluginMetrics metrics,
+                      Duration interval) {
+        this.root = root;
+        this.scanner = new SysfsScanner(root);
+        this.source = source;
+        this.plugin = plugin;
+        this.metrics = metrics;
+        this.interval = interval;
+    }
+
+    /** Told after every rescan that read the host: what it found and what went to the kubelet side. */
+    @FunctionalInterface
+    public interface RescanListener {
+        /** Runs on the rescanning thread: hand over, do not work here. */
+        void rescanned(HostAssessment assessment, List<PublishedResource> resources);
+    }
+
+    /** Set before {@link #start()}; cluster mode writes the node status from it. */
+    public NodeDaemon onRescan(RescanListener listener) {
+        this.listener = listener;
+        return this;
+    }
+
+    /** Scans once (so the first publication is complete), then keeps rescanning in the background. */
+    public NodeDaemon start() throws IOException {
+        LOG.info("serving VFIO devices of {} from {}", root, source.describe());
+        rescanNow();
+        loop = new Thread(this::run, "vfio-rescan");
+        loop.setDaemon(true);
+        loop.start();
+        devVfioWatch = new DirectoryWatch(List.of(root.devVfio(), root.devVfio().resolve("devices")),
+                this::requestRescan, interval, "vfio-dev-watch");
+        return this;
+    }
+
+    /** Asks for a rescan soon (coalesced with others). */
+    public void requestRescan() {
+        wake.release();
+    }
+
+    private void run() {
+        while (running) {
+            try {
+                if (wake.tryAcquire(interval.toMillis(), TimeUnit.MILLISECONDS)) {
+                    Thread.sleep(DEBOUNCE_MILLIS); // a bind touches several nodes: one rescan for all of them
+                    wake.drainPermits();
+                }
+            } catch (InterruptedException e) {
+                return;
+            }
+            if (running) {
+                rescanNow();
+            }
+        }
+    }
+
+    /** One rescan, on the calling thread. */
+    public void rescanNow() {
+        synchronized (scanLock) {
+            long t0 = System.nanoTime();
+            List<PublishedResource> resources;
+            HostAssessment assessment = null;
+            try {
+                HostSnapshot snapshot = scanner.scan();
+                logNewNotes(snapshot);
+                assessment = analyzer.assess(snapshot);
+                HostAssessment assessed = assessment;
+                List<DesiredResource> desired = DesiredResource.keepVanished(
+                        DesiredResource.from(source.desired(assessment)), lastDesired, snapshot.devices().keySet());
+                lastDesired = desired;
+                resources = desired.stream().map(r -> r.published(assessed)).toList();
+                if (scanProblem != null) {
+                    LOG.info("host scan works again");
+                    scanProblem = null;
+                }
+            } catch (HostReadException e) {
+                metrics.error("rescan");
+                if (!e.getMessage().equals(scanProblem)) {
+                    LOG.error("host scan failed, every device is Unhealthy until it works: {}", e.getMessage());
+                    scanProblem = e.getMessage();
+                }
+                resources = allUnhealthy(last, "host scan failed: " + e.getMessage());
+            } catch (RuntimeException e) {
+                // a bug or a source failure: keep publishing what we had rather than dropping devices
+                metrics.error("rescan");
+                LOG.error("rescan failed, keeping the last published devices", e);
+                resources = last;
+            }
+            last = resources;
+            plugin.publish(resources);
+            metrics.rescan(System.nanoTime() - t0);
+            if (assessment != null) {
+                listener.rescanned(assessment, resources);
+            }
+        }
+    }
+
+    private static List<PublishedResource> allUnhealthy(List<PublishedResource> before, String why) {
+        return before.stream().map(r -> new PublishedResource(r.name(),
+                r.devices().stream().map(d -> d.healthy() ? d.withHealth(false, why) : d).toList(),
+                r.hostNodes())).toList();
+    }
+
+    private void logNewNotes(HostSnapshot snapshot) {
+        for (String note : snapshot.notes()) {
+            if (notesSeen.add(note)) {
+                LOG.warn("scan: {}", note);
+            }
+        }
+    }
+
+    /** The resources of the last rescan (host view, no holds). */
+    public List<PublishedResource> lastPublished() {
+        return last;
+    }
+
+    /** Null while rescans keep happening; otherwise what is wrong (for /healthz). */
+    public String liveness() {
+        long lastMillis = metrics.lastRescanMillis();
+        long allowed = 3 * interval.toMillis() + 10_000;
+        if (lastMillis < 0 || System.currentTimeMillis() - lastMillis > allowed) {
+            return "no host rescan for more than " + allowed / 1000 + "s";
+        }
+        return null;
+    }
+
+    /** Healthy devices by resource, for the startup log. */
+    public static String summary(List<PublishedResource> resources) {
+        if (resources.isEmpty()) {
+            return "no resource: the policies select no device of this node";
+        }
+        StringBuilder b = new StringBuilder();
+        for (PublishedResource r : resources) {
+            long healthy = r.devices().stream().filter(PublishedDevice::healthy).count();
+            b.append(b.length() == 0 ? "" : ", ").append(r.resourceName()).append(": ").append(healthy).append('/')
+                    .append(r.devices().size()).append(" healthy");
+        }
+        return b.toString();
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        if (devVfioWatch != null) {
+            devVfioWatch.close();
+        }
+        if (loop != null) {
+            loop.interrupt();
+            try {
+                loop.join(5000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}

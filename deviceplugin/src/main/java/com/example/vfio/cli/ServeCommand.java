@@ -1,0 +1,307 @@
+package com.example.vfio.cli;
+
+import com.example.vfio.agent.ClusterNode;
+import com.example.vfio.agent.DesiredStateSource;
+import com.example.vfio.binding.BindingEngine;
+import com.example.vfio.binding.BindingJournal;
+import com.example.vfio.binding.BoundedSysfsWriter;
+import com.example.vfio.binding.CommandModuleLoader;
+import com.example.vfio.binding.DeviceHolders;
+import com.example.vfio.binding.FileSysfsWriter;
+import com.example.vfio.plugin.GroupAllocations;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import com.example.vfio.agent.NodeDaemon;
+import com.example.vfio.agent.PoliciesFileSource;
+import com.example.vfio.pci.HostRoot;
+import com.example.vfio.plugin.NodePlugin;
+import com.example.vfio.plugin.PluginMetrics;
+import com.example.vfio.plugin.StatusHttpServer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Optional;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Runs the node daemon: publishes VFIO-ready devices to the kubelet as vfio.example.com/<resource>.")
+final class ServeCommand implements Callable<Integer> {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+    @Option(names = "--root", defaultValue = "/", paramLabel = "DIR",
+            description = "Host root to read sysfs and /dev under (default: ${DEFAULT-VALUE}). "
+                    + "Paths handed to the kubelet never carry it.")
+    Path root;
+
+    @Option(names = "--plugin-dir", defaultValue = "/var/lib/kubelet/device-plugins", paramLabel = "DIR",
+            description = "The kubelet's device plugin directory, holding kubelet.sock (default: ${DEFAULT-VALUE}).")
+    Path pluginDir;
+
+    @Option(names = "--pod-resources-socket", defaultValue = "/var/lib/kubelet/pod-resources/kubelet.sock",
+            paramLabel = "PATH", description = "The kubelet's PodResources socket (default: ${DEFAULT-VALUE}).")
+    Path podResourcesSocket;
+
+    @Option(names = "--node-name", paramLabel = "NAME",
+            description = "This node's name (default: $NODE_NAME, else the host name).")
+    String nodeName;
+
+    @Option(names = "--policies", paramLabel = "FILE",
+            description = "Standalone mode: VfioBindingPolicy YAML documents to apply to this node, no API server. "
+                    + "Without it, cluster mode: binds to the spec of the VfioNodeState named after the node and "
+                    + "writes its status (API server from $KUBECONFIG, ~/.kube/config or the pod's service account).")
+    Path policies;
+
+    @Option(names = "--node-labels", paramLabel = "K=V[,K=V...]", defaultValue = "",
+            description = "This node's labels, matched against the policies' nodeSelector in standalone mode.")
+    String nodeLabels;
+
+    @Option(names = "--metrics-port", defaultValue = "9400", paramLabel = "PORT",
+            description = "Port of /healthz and /metrics; 0 turns them off (default: ${DEFAULT-VALUE}).")
+    int metricsPort;
+
+    @Option(names = "--rescan-interval", defaultValue = "5s", paramLabel = "DURATION",
+            converter = DurationConverter.class,
+            description = "How often the host is rescanned, besides /dev/vfio changes (default: ${DEFAULT-VALUE}).")
+    Duration rescanInterval;
+
+    @Option(names = "--journal", paramLabel = "FILE",
+            description = "Cluster mode: the binding journal, where each device's driver before binding is kept"
+                    + " (default: /var/lib/vfio-passthrough/journal.json).")
+    Path journal;
+
+    @Option(names = "--modprobe", defaultValue = CommandModuleLoader.DEFAULT_COMMAND, paramLabel = "COMMAND",
+            description = "Cluster mode: the command that loads a driver module (default: ${DEFAULT-VALUE}).")
+    String modprobe;
+
+    @Option(names = "--cdi-dir", paramLabel = "DIR",
+            description = "Write CDI spec files here (e.g. /var/run/cdi); none are written without it.")
+    Path cdiDir;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        CountDownLatch stop = new CountDownLatch(1);
+        try (Running running = start()) {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                LOG.info("shutting down");
+                running.close();
+                stop.countDown();
+            }, "vfio-shutdown"));
+            stop.await();
+        }
+        return 0;
+    }
+
+    /** Everything the daemon runs; closing it stops serving and removes our sockets. */
+    static final class Running implements AutoCloseable {
+        final NodePlugin plugin;
+        final NodeDaemon daemon;
+        final StatusHttpServer http;
+        /** Cluster mode's parts (informer, agent, status writer, client), closed first, in this order. */
+        final List<AutoCloseable> cluster;
+        private boolean closed;
+
+        Running(NodePlugin plugin, NodeDaemon daemon, StatusHttpServer http, List<AutoCloseable> cluster) {
+            this.plugin = plugin;
+            this.daemon = daemon;
+            this.http = http;
+            this.cluster = List.copyOf(cluster);
+        }
+
+        @Override
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            for (AutoCloseable part : cluster) {
+                try {
+                    part.close();
+                } catch (Exception e) {
+                    LOG.warn("closing {}: {}", part.getClass().getSimpleName(), e.toString());
+                }
+            }
+            if (http != null) {
+                http.close();
+            }
+            daemon.close();
+            plugin.close();
+        }
+    }
+
+    Running start() throws IOException {
+        if (rescanInterval.isNegative() || rescanInterval.isZero()) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--rescan-interval must be positive");
+        }
+        String node = nodeName != null ? nodeName : defaultNodeName();
+        Map<String, String> labels;
+        try {
+            labels = parseLabels(nodeLabels);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        HostRoot host = new HostRoot(root);
+        if (policies == null) {
+            return startCluster(host, node);
+        }
+        if (journal != null) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--journal is for cluster mode (standalone --policies mode does not bind)");
+        }
+        DesiredStateSource source;
+        try {
+            source = PoliciesFileSource.read(policies, node, labels);
+        } catch (PoliciesFileSource.BadPoliciesException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        PluginMetrics metrics = new PluginMetrics();
+        NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
+        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
+        return run(node, plugin, daemon, metrics, List.of(), true);
+    }
+
+    private NodePlugin.Config pluginConfig() {
+        return NodePlugin.Config.defaults(pluginDir, podResourcesSocket).withCdiDir(cdiDir);
+    }
+
+    /**
+     * Cluster mode: the desired state is this node's VfioNodeState spec (API server from the kubeconfig or
+     * the pod's service account, fabric8's defaults); devices are bound to it and the status written back.
+     */
+    private Running startCluster(HostRoot host, String node) throws IOException {
+        if (!nodeLabels.isEmpty()) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--node-labels is for standalone mode: in cluster mode the operator matches the node's labels");
+        }
+        Clock clock = Clock.systemUTC();
+        BindingJournal bindingJournal;
+        CommandModuleLoader modules;
+        try {
+            bindingJournal = BindingJournal.open(journal != null ? journal : BindingJournal.DEFAULT_FILE, clock);
+            modules = CommandModuleLoader.parse(modprobe, Duration.ofSeconds(30));
+        } catch (RuntimeException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        PluginMetrics metrics = new PluginMetrics();
+        NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, clock);
+        GroupAllocations allocations = plugin.allocations();
+        DeviceHolders held = address -> allocations.heldDevices().contains(address)
+                ? Optional.of("an allocation of this node's device plugin") : Optional.empty();
+        BindingEngine engine = new BindingEngine(host,
+                new BoundedSysfsWriter(new FileSysfsWriter(), BoundedSysfsWriter.DEFAULT_TIMEOUT), modules,
+                bindingJournal, held, clock);
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        LOG.info("cluster mode: node {}, API server {}", node, client.getMasterUrl());
+        ClusterNode cluster;
+        try {
+            cluster = ClusterNode.start(client, node, host, engine, plugin, metrics,
+                    ClusterNode.Settings.defaults(rescanInterval), clock);
+        } catch (IOException | RuntimeException e) {
+            plugin.close();
+            client.close();
+            throw e;
+        }
+        return run(node, plugin, cluster.daemon(), metrics, List.of(cluster, client), false);
+    }
+
+    private Running run(String node, NodePlugin plugin, NodeDaemon daemon, PluginMetrics metrics,
+            List<AutoCloseable> cluster, boolean startDaemon) throws IOException {
+        StatusHttpServer http = null;
+        try {
+            if (startDaemon) {
+                daemon.start();
+            }
+            LOG.info("node {}: {}", node, NodeDaemon.summary(daemon.lastPublished()));
+            if (metricsPort != 0) {
+                http = new StatusHttpServer(new InetSocketAddress(metricsPort), metrics, daemon::liveness);
+                LOG.info("/healthz and /metrics on port {}", http.port());
+            }
+        } catch (IOException | RuntimeException e) {
+            new Running(plugin, daemon, null, cluster).close();
+            throw e;
+        }
+        return new Running(plugin, daemon, http, cluster);
+    }
+
+    static String defaultNodeName() {
+        String env = System.getenv("NODE_NAME");
+        if (env != null && !env.isBlank()) {
+            return env;
+        }
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (UnknownHostException e) {
+            return "localhost";
+        }
+    }
+
+    private static final Pattern LABEL_KEY =
+            Pattern.compile("([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?");
+    private static final Pattern LABEL_VALUE = Pattern.compile("([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?");
+
+    /** {@code k=v,k2=v2}; the empty string means no labels. */
+    static Map<String, String> parseLabels(String text) {
+        Map<String, String> labels = new LinkedHashMap<>();
+        if (text == null || text.isBlank()) {
+            return labels;
+        }
+        for (String pair : text.split(",", -1)) {
+            int eq = pair.indexOf('=');
+            String key = eq < 0 ? pair : pair.substring(0, eq).trim();
+            String value = eq < 0 ? null : pair.substring(eq + 1).trim();
+            if (value == null || !LABEL_KEY.matcher(key).matches() || !LABEL_VALUE.matcher(value).matches()
+                    || value.length() > 63) {
+                throw new IllegalArgumentException("--node-labels: '" + pair + "' is not a label key=value");
+            }
+            if (labels.put(key, value) != null) {
+                throw new IllegalArgumentException("--node-labels: label " + key + " given twice");
+            }
+        }
+        return labels;
+    }
+
+    /** {@code 500ms}, {@code 5s}, {@code 2m}, or ISO-8601 ({@code PT5S}). */
+    static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
+        private static final Pattern SIMPLE = Pattern.compile("(\\d+)(ms|s|m|h)");
+
+        @Override
+        public Duration convert(String value) {
+            Matcher m = SIMPLE.matcher(value.trim().toLowerCase(Locale.ROOT));
+            if (m.matches()) {
+                long n = Long.parseLong(m.group(1));
+                return switch (m.group(2)) {
+                    case "ms" -> Duration.ofMillis(n);
+                    case "s" -> Duration.ofSeconds(n);
+                    case "m" -> Duration.ofMinutes(n);
+                    default -> Duration.ofHours(n);
+                };
+            }
+            try {
+                return Duration.parse(value);
+            } catch (RuntimeException e) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration (e.g. 500ms, 5s, 1m)");
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package com.example.vfio.plugin;
+
+import com.example.vfio.proto.deviceplugin.v1beta1.CDIDevice;
+import com.example.vfio.proto.deviceplugin.v1beta1.ContainerAllocateResponse;
+import com.example.vfio.proto.deviceplugin.v1beta1.DeviceSpec;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * What one container gets for its units: the VFIO device nodes (host path = container path), the
+ * {@code PCI_RESOURCE_*} variable KubeVirt reads, and CDI device names. Pure.
+ */
+public final class ContainerAllocation {
+
+    static final String PERMISSIONS = "rw";
+
+    private ContainerAllocation() {
+    }
+
+    /** {@code PCI_RESOURCE_VFIO_EXAMPLE_COM_GPU}: upper-cased, '.' and '/' turned into '_' (KubeVirt's rule). */
+    public static String envName(String resourceName) {
+        return "PCI_RESOURCE_" + resourceName.toUpperCase(Locale.ROOT).replace('.', '_').replace('/', '_');
+    }
+
+    /** The CDI name of a unit: {@code vfio.example.com/gpu=0000-41-00-0}. */
+    public static String cdiName(String resourceName, String unitId) {
+        return resourceName + "=" + cdiDeviceName(unitId);
+    }
+
+    /** A unit ID as a CDI device name (':' and '.' are not allowed everywhere CDI names travel). */
+    public static String cdiDeviceName(String unitId) {
+        return unitId.replace(':', '-').replace('.', '-');
+    }
+
+    /**
+     * @param resourceName {@code vfio.example.com/gpu}
+     * @param units        the requested units, in request order
+     */
+    public static ContainerAllocateResponse build(String resourceName, List<PublishedDevice> units,
+                                                  PublishedResource.HostVfioNodes nodes) {
+        ContainerAllocateResponse.Builder r = ContainerAllocateResponse.newBuilder();
+        Set<String> paths = new LinkedHashSet<>();
+        paths.add("/dev/vfio/vfio");
+        for (PublishedDevice u : units) {
+            paths.add("/dev/vfio/" + u.iommuGroup());
+        }
+        if (nodes.iommufd()) {
+            paths.add("/dev/iommu");
+            for (PublishedDevice u : units) {
+                u.cdevs().forEach(c -> paths.add("/dev/vfio/devices/" + c));
+            }
+        }
+        for (String p : paths) {
+            r.addDevices(DeviceSpec.newBuilder().setHostPath(p).setContainerPath(p).setPermissions(PERMISSIONS));
+        }
+        r.putEnvs(envName(resourceName),
+                String.join(",", units.stream().flatMap(u -> u.addresses().stream()).toList()));
+        for (PublishedDevice u : units) {
+            r.addCdiDevices(CDIDevice.newBuilder().setName(cdiName(resourceName, u.id())));
+        }
+        return r.build();
+    }
+}

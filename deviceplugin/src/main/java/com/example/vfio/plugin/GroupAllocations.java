@@ -1,0 +1,203 @@
+package com.example.vfio.plugin;
+
+import com.example.vfio.pci.PciAddress;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one owner of allocation state: which IOMMU groups are held by an allocation, and by which units.
+ *
+ * <p>A group is never split between containers: once Allocate hands out a unit, every other unit of its
+ * group is refused (and published Unhealthy) until the PodResources API shows that no pod holds the
+ * allocated units any more. The kubelet records an allocation only after Allocate returns, so a hold
+ * younger than {@code grace} is never released; when PodResources cannot be reached nothing is released.
+ */
+public final class GroupAllocations {
+
+    private static final Logger LOG = LoggerFactory.getLogger(GroupAllocations.class);
+
+    /** One held group. {@code units} are the unit IDs of {@code resource} that were allocated in it. */
+    public record Hold(String group, String resource, Set<String> units, Set<String> addresses, Instant since) {
+        public Hold {
+            units = Set.copyOf(units);
+            addresses = Set.copyOf(new TreeSet<>(addresses));
+        }
+
+        /** The held addresses, sorted, comma-joined: how a person reads "held with ...". */
+        public String holders() {
+            return String.join(",", new TreeSet<>(addresses));
+        }
+    }
+
+    /** One unit an Allocate request asks for. */
+    public record Claim(String unit, String group, List<String> addresses) {
+        public Claim {
+            Objects.requireNonNull(unit, "unit");
+            addresses = List.copyOf(addresses);
+        }
+    }
+
+    /** A unit a running pod holds, as PodResources lists it. */
+    public record InUse(String resource, String unit) {
+    }
+
+    /** Thrown when an Allocate must be refused; nothing was recorded. */
+    public static final class RefusedException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        public RefusedException(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    private final Clock clock;
+    private final Duration grace;
+    private final Map<String, Hold> holds = new LinkedHashMap<>();
+    private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
+    private Boolean podResourcesReachable;
+
+    public GroupAllocations(Clock clock, Duration grace) {
+        this.clock = Objects.requireNonNull(clock);
+        this.grace = Objects.requireNonNull(grace);
+    }
+
+    /** Called (outside the lock) after holds were acquired or released. */
+    public void onChange(Runnable listener) {
+        listeners.add(listener);
+    }
+
+    /**
+     * Records the claims of one Allocate request atomically: all of them, or none and a refusal naming the
+     * unit and the reason.
+     */
+    public void acquire(String resource, List<Claim> claims) throws RefusedException {
+        Instant now = clock.instant();
+        synchronized (this) {
+            for (Claim c : claims) {
+                if (c.group() == null) {
+                    throw new RefusedException(c.unit() + ": the device has no IOMMU group");
+                }
+                Hold h = holds.get(c.group());
+                if (h != null && !(h.resource().equals(resource) && h.units().contains(c.unit()))) {
+                    throw new RefusedException(c.unit() + ": IOMMU group " + c.group() + " is held with "
+                            + h.holders() + " by another container");
+                }
+            }
+            for (Claim c : claims) {
+                Hold h = holds.get(c.group());
+                Set<String> units = new LinkedHashSet<>();
+                Set<String> addresses = new LinkedHashSet<>();
+                if (h != null) {
+                    units.addAll(h.units());
+                    addresses.addAll(h.addresses());
+                }
+                units.add(c.unit());
+                addresses.addAll(c.addresses());
+                holds.put(c.group(), new Hold(c.group(), resource, units, addresses, now));
+            }
+        }
+        fire();
+    }
+
+    /**
+     * Releases the holds none of whose units a running pod holds any more, according to one successful
+     * PodResources List taken at {@code listedAt}.
+     *
+     * @return the released holds
+     */
+    public List<Hold> reconcile(Collection<InUse> inUse, Instant listedAt) {
+        Set<InUse> used = Set.copyOf(inUse);
+        List<Hold> released = new ArrayList<>();
+        synchronized (this) {
+            podResourcesReachable = true;
+            var it = holds.values().iterator();
+            while (it.hasNext()) {
+                Hold h = it.next();
+                boolean stillUsed = h.units().stream().anyMatch(u -> used.contains(new InUse(h.resource(), u)));
+                boolean young = listedAt.isBefore(h.since().plus(grace));
+                if (!stillUsed && !young) {
+                    it.remove();
+                    released.add(h);
+                }
+            }
+        }
+        for (Hold h : released) {
+            LOG.info("released IOMMU group {} ({} of {}): no pod holds it any more", h.group(), h.holders(),
+                    h.resource());
+        }
+        if (!released.isEmpty()) {
+            fire();
+        }
+        return released;
+    }
+
+    /** PodResources could not be listed: every hold stays (safe); logged once per outage. */
+    public void podResourcesUnreachable(String why) {
+        boolean first;
+        int held;
+        synchronized (this) {
+            first = !Boolean.FALSE.equals(podResourcesReachable);
+            podResourcesReachable = false;
+            held = holds.size();
+        }
+        if (first) {
+            LOG.warn("PodResources API unreachable ({}): keeping all {} IOMMU group hold(s) until it answers",
+                    why, held);
+        }
+    }
+
+    /** Whether the last PodResources List succeeded (true before the first attempt). */
+    public synchronized boolean podResourcesReachable() {
+        return !Boolean.FALSE.equals(podResourcesReachable);
+    }
+
+    /** The holds by group ID, a snapshot. */
+    public synchronized Map<String, Hold> holds() {
+        return Map.copyOf(holds);
+    }
+
+    /** Every PCI address in a held group's allocation: what the binding engine must never rebind. */
+    public synchronized Set<String> heldAddresses() {
+        Set<String> all = new TreeSet<>();
+        holds.values().forEach(h -> all.addAll(h.addresses()));
+        return Set.copyOf(all);
+    }
+
+    /** {@link #heldAddresses()} as PCI addresses: what the binding engine must never rebind. */
+    public Set<PciAddress> heldDevices() {
+        Set<PciAddress> all = new TreeSet<>();
+        heldAddresses().forEach(a -> all.add(PciAddress.parse(a)));
+        return Set.copyOf(all);
+    }
+
+    /** The hold on a group that blocks {@code unit} of {@code resource}, or null when the unit is free. */
+    public static Hold blocking(Map<String, Hold> holds, String resource, String unit, String group) {
+        if (group == null) {
+            return null;
+        }
+        Hold h = holds.get(group);
+        if (h == null || (h.resource().equals(resource) && h.units().contains(unit))) {
+            return null;
+        }
+        return h;
+    }
+
+    private void fire() {
+        for (Runnable r : listeners) {
+            r.run();
+        }
+    }
+}

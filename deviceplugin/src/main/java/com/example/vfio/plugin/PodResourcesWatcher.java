@@ -1,0 +1,108 @@
+package com.example.vfio.plugin;
+
+import com.example.vfio.proto.podresources.v1.ContainerDevices;
+import com.example.vfio.proto.podresources.v1.ContainerResources;
+import com.example.vfio.proto.podresources.v1.ListPodResourcesRequest;
+import com.example.vfio.proto.podresources.v1.ListPodResourcesResponse;
+import com.example.vfio.proto.podresources.v1.PodResources;
+import com.example.vfio.proto.podresources.v1.PodResourcesListerGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Learns from the kubelet's PodResources API which of our units running pods still hold, and releases
+ * the IOMMU group holds of the others. Polls every few seconds, and on demand when an Allocate is refused
+ * because of a hold. When the API cannot be reached the holds stay (safe) and the metric says so.
+ */
+public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(PodResourcesWatcher.class);
+    static final long LIST_TIMEOUT_MILLIS = 2000;
+
+    private final Path socket;
+    private final GroupAllocations allocations;
+    private final PluginMetrics metrics;
+    private final Clock clock;
+    private final ManagedChannel channel;
+    private final ScheduledExecutorService thread;
+
+    public PodResourcesWatcher(Path socket, UnixSockets sockets, GroupAllocations allocations, PluginMetrics metrics,
+                               Clock clock, Duration period) {
+        this.socket = socket;
+        this.allocations = allocations;
+        this.metrics = metrics;
+        this.clock = clock;
+        this.channel = sockets.dial(socket);
+        ScheduledThreadPoolExecutor t = new ScheduledThreadPoolExecutor(1,
+                UnixSockets.daemonThreads("vfio-podresources"));
+        this.thread = t;
+        t.scheduleWithFixedDelay(this::poll, period.toMillis(), period.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void recheckNow() {
+        poll();
+    }
+
+    /** One List and reconcile; synchronized so the periodic and on-demand polls never interleave. */
+    public synchronized void poll() {
+        if (allocations.holds().isEmpty()) {
+            return; // nothing to release: spare the kubelet's rate limit
+        }
+        Instant listedAt = clock.instant();
+        ListPodResourcesResponse resp;
+        // after a kubelet restart the channel sits in reconnect backoff (up to minutes): try at once instead
+        channel.resetConnectBackoff();
+        try {
+            resp = PodResourcesListerGrpc.newBlockingStub(channel).withWaitForReady()
+                    .withDeadlineAfter(LIST_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS)
+                    .list(ListPodResourcesRequest.getDefaultInstance());
+        } catch (StatusRuntimeException e) {
+            metrics.podResourcesUp(false);
+            metrics.error("podresources");
+            allocations.podResourcesUnreachable(socket + ": " + e.getStatus().getCode());
+            return;
+        }
+        if (!allocations.podResourcesReachable()) {
+            LOG.info("PodResources API answers again at {}", socket);
+        }
+        metrics.podResourcesUp(true);
+        allocations.reconcile(inUse(resp), listedAt);
+    }
+
+    static List<GroupAllocations.InUse> inUse(ListPodResourcesResponse resp) {
+        List<GroupAllocations.InUse> used = new ArrayList<>();
+        for (PodResources pod : resp.getPodResourcesList()) {
+            for (ContainerResources c : pod.getContainersList()) {
+                for (ContainerDevices d : c.getDevicesList()) {
+                    if (d.getResourceName().startsWith(PublishedResource.DOMAIN + "/")) {
+                        d.getDeviceIdsList().forEach(id -> used.add(new GroupAllocations.InUse(d.getResourceName(), id)));
+                    }
+                }
+            }
+        }
+        return used;
+    }
+
+    @Override
+    public void close() {
+        thread.shutdownNow();
+        try {
+            thread.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        UnixSockets.shutdown(channel);
+    }
+}

@@ -1,0 +1,141 @@
+package com.example.vfio.plugin;
+
+import static com.example.vfio.plugin.Fixtures.GPU;
+import static com.example.vfio.plugin.Fixtures.LEGACY;
+import static com.example.vfio.plugin.Fixtures.gpus;
+import static com.example.vfio.plugin.PluginFixture.eventually;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.example.vfio.proto.deviceplugin.v1beta1.Device;
+import com.example.vfio.proto.deviceplugin.v1beta1.ListAndWatchResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Registration with the kubelet over real unix sockets: late kubelet, restarts, stale sockets, updates. */
+class KubeletRegistrationTest {
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void waits_for_a_late_kubelet_then_serves_and_registers() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.publish(gpus(LEGACY));
+            Thread.sleep(300); // a couple of kubelet checks with no kubelet.sock
+            assertThat(f.kubelet.registrations()).isEmpty();
+
+            f.kubelet.start();
+
+            eventually().until(() -> f.kubelet.connected(GPU));
+            var reg = f.kubelet.registrations().get(0);
+            assertThat(reg.getVersion()).isEqualTo("v1beta1");
+            assertThat(reg.getEndpoint()).isEqualTo("vfio-gpu.sock");
+            assertThat(reg.getOptions().getGetPreferredAllocationAvailable()).isTrue();
+            assertThat(f.kubelet.options(GPU).orElseThrow()).isEqualTo(reg.getOptions());
+            eventually().until(() -> !f.kubelet.devices(GPU).isEmpty());
+            assertThat(f.kubelet.devices(GPU)).containsExactly(
+                    Map.entry("0000:41:00.0", "Healthy"), Map.entry("0000:41:00.1", "Healthy"),
+                    Map.entry("0000:c1:00.0", "Healthy"), Map.entry("0000:c2:00.0", "Unhealthy"));
+        }
+    }
+
+    @Test
+    void topology_carries_the_numa_node_and_is_omitted_when_unknown() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.kubelet.start();
+            f.publish(new PublishedResource("nic", List.of(
+                    Fixtures.healthy("0000:03:00.0", "7", 1), Fixtures.healthy("0000:04:00.0", "8", -1)), LEGACY));
+            String nic = "vfio.example.com/nic";
+            eventually().until(() -> f.kubelet.devices(nic).size() == 2);
+            Device known = f.kubelet.device(nic, "0000:03:00.0").orElseThrow();
+            Device unknown = f.kubelet.device(nic, "0000:04:00.0").orElseThrow();
+            assertThat(known.getTopology().getNodesList()).singleElement()
+                    .satisfies(n -> assertThat(n.getID()).isEqualTo(1));
+            assertThat(unknown.hasTopology()).isFalse();
+        }
+    }
+
+    @Test
+    void kubelet_restart_deleting_every_socket_leads_to_serving_again_and_re_registering() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.kubelet.start();
+            f.publish(gpus(LEGACY));
+            eventually().until(() -> f.kubelet.connected(GPU));
+
+            f.kubelet.restart();
+
+            eventually().until(() -> f.kubelet.registrations(GPU) == 2 && f.kubelet.connected(GPU));
+            assertThat(f.pluginDir.resolve("vfio-gpu.sock")).exists();
+            eventually().until(() -> f.kubelet.devices(GPU).size() == 4);
+        }
+    }
+
+    @Test
+    void kubelet_sock_recreated_while_our_socket_survives_still_re_registers() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.kubelet.start();
+            f.publish(gpus(LEGACY));
+            eventually().until(() -> f.kubelet.connected(GPU));
+
+            f.kubelet.stop();   // kubelet.sock removed, vfio-gpu.sock left in place
+            f.kubelet.start();  // a new kubelet.sock
+
+            eventually().until(() -> f.kubelet.registrations(GPU) == 2 && f.kubelet.connected(GPU));
+        }
+    }
+
+    @Test
+    void a_stale_socket_file_of_ours_is_replaced() throws Exception {
+        Path dir = tmp.resolve("device-plugins");
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("vfio-gpu.sock"), "left over from a crashed daemon");
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.kubelet.start();
+            f.publish(gpus(LEGACY));
+            eventually().until(() -> f.kubelet.connected(GPU));
+            assertThat(Files.isRegularFile(dir.resolve("vfio-gpu.sock"))).isFalse();
+        }
+    }
+
+    @Test
+    void list_and_watch_sends_an_update_only_when_what_the_kubelet_sees_changes() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.kubelet.start();
+            f.publish(gpus(LEGACY));
+            eventually().until(() -> f.kubelet.updates(GPU).size() == 1);
+
+            f.publish(gpus(LEGACY)); // same again: a rescan that found nothing new
+            PublishedResource sameWireNewReason = new PublishedResource("gpu", gpus(LEGACY).devices().stream()
+                    .map(d -> d.healthy() ? d : d.withHealth(false, "another reason")).toList(), LEGACY);
+            f.publish(sameWireNewReason);
+            PublishedResource changed = new PublishedResource("gpu", gpus(LEGACY).devices().stream()
+                    .map(d -> d.id().equals("0000:c1:00.0") ? d.withHealth(false, "left vfio-pci") : d).toList(),
+                    LEGACY);
+            f.publish(changed);
+
+            eventually().until(() -> f.kubelet.updates(GPU).size() == 2);
+            Thread.sleep(100);
+            List<ListAndWatchResponse> updates = f.kubelet.updates(GPU);
+            assertThat(updates).hasSize(2);
+            assertThat(f.kubelet.devices(GPU)).containsEntry("0000:c1:00.0", "Unhealthy");
+        }
+    }
+
+    @Test
+    void a_resource_no_policy_selects_any_more_stops_its_server_and_removes_its_socket() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.kubelet.start();
+            f.publish(gpus(LEGACY));
+            eventually().until(() -> f.kubelet.connected(GPU));
+
+            f.plugin.publish(List.of());
+
+            eventually().until(() -> !f.kubelet.connected(GPU));
+            assertThat(f.pluginDir.resolve("vfio-gpu.sock")).doesNotExist();
+        }
+    }
+}

@@ -1,0 +1,142 @@
+package com.example.vfio.operator;
+
+import com.example.vfio.api.VfioBindingPolicy;
+import com.example.vfio.api.VfioBindingPolicyStatus;
+import com.example.vfio.api.VfioNodeState;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.Node;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.api.reconciler.IndexedResourceCache;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import static com.example.vfio.api.VfioBindingPolicyStatus.CONFLICT;
+import static com.example.vfio.api.VfioBindingPolicyStatus.DEGRADED;
+import static com.example.vfio.api.VfioBindingPolicyStatus.READY;
+
+/**
+ * Rolls the node reports up into the policy's status, says what a person should notice in Events, and holds a
+ * deleted policy (finalizer) until its devices are back on their host drivers. Its own status writes do not
+ * trigger it (generation-aware); node-state changes and node label changes do.
+ */
+final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<VfioBindingPolicy> {
+    static final String NAME = "vfio-policy-status";
+    private static final Logger LOG = LoggerFactory.getLogger(PolicyReconciler.class);
+
+    private final EventRecorder events;
+    private final Clock clock;
+    private final Duration releaseRecheck;
+    private InformerEventSource<VfioNodeState, VfioBindingPolicy> states;
+    private InformerEventSource<Node, VfioBindingPolicy> nodes;
+    /**
+     * Conditions last announced per policy uid. The informer may still hold the pre-patch status when the next event
+     * arrives; this keeps one Event per change. JOSDK never reconciles one policy on two threads at once.
+     */
+    private final Map<String, List<Condition>> announced = new ConcurrentHashMap<>();
+
+    PolicyReconciler(EventRecorder events, Clock clock, Duration releaseRecheck) {
+        this.events = events;
+        this.clock = clock;
+        this.releaseRecheck = releaseRecheck;
+    }
+
+    @Override
+    public List<EventSource<?, VfioBindingPolicy>> prepareEventSources(EventSourceContext<VfioBindingPolicy> context) {
+        states = new InformerEventSource<>(InformerEventSourceConfiguration.from(VfioNodeState.class, VfioBindingPolicy.class)
+                .withName("node-states")
+                .withSecondaryToPrimaryMapper(s -> allPolicies(context.getPrimaryCache()))
+                .build(), context);
+        nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(Node.class, VfioBindingPolicy.class)
+                .withName("nodes")
+                .withSecondaryToPrimaryMapper(n -> allPolicies(context.getPrimaryCache()))
+                .withOnUpdateFilter((fresh, old) -> !Objects.equals(fresh.getMetadata().getLabels(), old.getMetadata().getLabels()))
+                .build(), context);
+        return List.of(states, nodes);
+    }
+
+    private static Set<ResourceID> allPolicies(IndexedResourceCache<VfioBindingPolicy> cache) {
+        return cache.list().map(ResourceID::fromResource).collect(Collectors.toSet());
+    }
+
+    @Override
+    public UpdateControl<VfioBindingPolicy> reconcile(VfioBindingPolicy policy, Context<VfioBindingPolicy> context) {
+        PolicyRollup rollup = PolicyRollup.compute(policy, context.getPrimaryCache().list().toList(), observations());
+        VfioBindingPolicyStatus old = policy.getStatus();
+        VfioBindingPolicyStatus fresh = rollup.toStatus(policy);
+        fresh.setConditions(Conditions.merge(old == null ? null : old.getConditions(), fresh.getConditions(), now()));
+        String uid = policy.getMetadata().getUid();
+        List<Condition> before = announced.getOrDefault(uid, old == null ? List.of() : old.getConditions());
+        announce(policy, before, fresh.getConditions());
+        announced.put(uid, fresh.getConditions());
+        if (fresh.equals(old)) {
+            return UpdateControl.noUpdate();
+        }
+        policy.setStatus(fresh);
+        return UpdateControl.patchStatus(policy);
+    }
+
+    @Override
+    public DeleteControl cleanup(VfioBindingPolicy policy, Context<VfioBindingPolicy> context) {
+        PolicyRollup rollup = PolicyRollup.compute(policy, context.getPrimaryCache().list().toList(), observations());
+        if (rollup.released()) {
+            events.record(policy, EventRecorder.NORMAL, "DevicesReleased",
+                    "policy deleted; its devices are back on their host drivers");
+            LOG.info("policy {} released its devices; removing the finalizer", policy.getMetadata().getName());
+            announced.remove(policy.getMetadata().getUid());
+            return DeleteControl.defaultDelete();
+        }
+        LOG.info("policy {} is being deleted; waiting for host drivers on {}", policy.getMetadata().getName(), rollup.releasing());
+        return DeleteControl.noFinalizerRemoval().rescheduleAfter(releaseRecheck.toMillis());
+    }
+
+    private List<NodeObservation> observations() {
+        return nodes.list().map(n -> new NodeObservation(n.getMetadata().getName(), n.getMetadata().getLabels(),
+                states.get(new ResourceID(n.getMetadata().getName())).orElse(null))).toList();
+    }
+
+    /** Events for what a person should notice: a conflict, a failure, the policy becoming (un)ready. */
+    private void announce(VfioBindingPolicy policy, List<Condition> old, List<Condition> fresh) {
+        Condition conflict = Conditions.find(fresh, CONFLICT);
+        if (isNewlyTrue(old, conflict)) {
+            events.record(policy, EventRecorder.WARNING, "Conflict", conflict.getMessage());
+        }
+        Condition degraded = Conditions.find(fresh, DEGRADED);
+        if (isNewlyTrue(old, degraded)) {
+            events.record(policy, EventRecorder.WARNING, degraded.getReason(), degraded.getMessage());
+        }
+        Condition ready = Conditions.find(fresh, READY);
+        if (isNewlyTrue(old, ready)) {
+            events.record(policy, EventRecorder.NORMAL, "Ready", ready.getMessage());
+        } else if (Conditions.isTrue(old, READY) && ready != null && !"True".equals(ready.getStatus())
+                && !"Deleting".equals(ready.getReason())) {
+            events.record(policy, EventRecorder.WARNING, "NotReady", ready.getMessage());
+        }
+    }
+
+    private static boolean isNewlyTrue(List<Condition> old, Condition fresh) {
+        return fresh != null && "True".equals(fresh.getStatus()) && !Conditions.sameState(Conditions.find(old, fresh.getType()), fresh);
+    }
+
+    private String now() {
+        return clock.instant().truncatedTo(ChronoUnit.SECONDS).toString();
+    }
+}

@@ -1,0 +1,35 @@
+package com.example.vfio.operator;
+
+import com.example.vfio.api.AllocationUnit;
+import com.example.vfio.api.Companions;
+import com.example.vfio.api.DeviceSelector;
+import com.example.vfio.api.VfioBindingPolicy;
+import com.example.vfio.api.VfioBindingPolicySpec;
+import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+
+/** Policies as an admin writes them. */
+final class Policies {
+    private final VfioBindingPolicy policy = new VfioBindingPolicy();
+
+    private Policies(String name) {
+        policy.setMetadata(new ObjectMetaBuilder().withName(name).build());
+        policy.setSpec(new VfioBindingPolicySpec());
+    }
+
+    static Policies policy(String name) {
+        return new Policies(name);
+    }
+
+    Policies select(DeviceSelector s) { policy.getSpec().setSelector(s); return this; }
+    Policies driver(String d) { policy.getSpec().setDriver(d); return this; }
+    Policies resource(String r) { policy.getSpec().setResourceName(r); return this; }
+    Policies priority(int p) { policy.getSpec().setPriority(p); return this; }
+    Policies companions(Companions c) { policy.getSpec().setCompanions(c); return this; }
+    Policies unit(AllocationUnit u) { policy.getSpec().setAllocationUnit(u); return this; }
+    Policies onNodes(String key, String value) {
+        policy.getSpec().setNodeSelector(new LabelSelectorBuilder().addToMatchLabels(key, value).build());
+        return this;
+    }
+    VfioBindingPolicy build() { return policy; }
+}
