@@ -12,15 +12,19 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.NotLinkException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
 /**
@@ -47,6 +51,7 @@ public final class SysfsScanner {
     private static final Set<String> USUALLY_ABSENT = Set.of("boot_vga", "sriov_totalvfs", "physfn", "vfio-dev");
 
     private final HostRoot root;
+    private final Map<Path, ParsedAliases> parsedAliases = new ConcurrentHashMap<>();
 
     public SysfsScanner(HostRoot root) {
         this.root = root;
@@ -249,18 +254,24 @@ public final class SysfsScanner {
         Path dir = root.kernelModules(release);
         Path aliasFile = dir.resolve("modules.alias");
         ModuleAliases aliases = ModuleAliases.none();
-        if (usableAliasFile(aliasFile, notes, true)) {
-            try (BufferedReader reader = Files.newBufferedReader(aliasFile, StandardCharsets.ISO_8859_1)) {
-                aliases = ModuleAliases.parse(reader, aliasFile.toString());
+        BasicFileAttributes aliasAttributes = aliasFileAttributes(aliasFile, notes, true);
+        if (aliasAttributes != null) {
+            try {
+                aliases = parsedOnce(aliasFile, aliasAttributes, () -> {
+                    try (BufferedReader reader = Files.newBufferedReader(aliasFile, StandardCharsets.ISO_8859_1)) {
+                        return ModuleAliases.parse(reader, aliasFile.toString());
+                    }
+                });
             } catch (IOException e) {
                 notes.add("cannot read " + aliasFile + ": " + e.getMessage());
             }
         }
         Path builtin = dir.resolve("modules.builtin.modinfo");
-        if (usableAliasFile(builtin, notes, false)) {
+        BasicFileAttributes builtinAttributes = aliasFileAttributes(builtin, notes, false);
+        if (builtinAttributes != null) {
             try {
-                aliases = aliases.followedBy(ModuleAliases.parseBuiltinModinfo(Files.readAllBytes(builtin),
-                        builtin.toString()));
+                aliases = aliases.followedBy(parsedOnce(builtin, builtinAttributes,
+                        () -> ModuleAliases.parseBuiltinModinfo(Files.readAllBytes(builtin), builtin.toString())));
             } catch (IOException e) {
                 notes.add("cannot read " + builtin + ": " + e.getMessage());
             }
@@ -268,23 +279,52 @@ public final class SysfsScanner {
         return aliases;
     }
 
-    private static boolean usableAliasFile(Path file, List<String> notes, boolean required) {
+    /** An alias file as parsed, with what identified its content then. */
+    private record ParsedAliases(Object fileKey, FileTime modified, long size, ModuleAliases aliases) {
+    }
+
+    @FunctionalInterface
+    private interface AliasParser {
+        ModuleAliases parse() throws IOException;
+    }
+
+    /**
+     * The file's aliases, parsed again only when its inode, size or modification time changed. The daemon
+     * rescans every few seconds with one scanner, and modules.alias (27,000 lines on a distribution kernel)
+     * changes only when modules are installed: parsing it was most of a small host's scan.
+     */
+    private ModuleAliases parsedOnce(Path file, BasicFileAttributes attributes, AliasParser parser)
+            throws IOException {
+        ParsedAliases last = parsedAliases.get(file);
+        if (last != null && Objects.equals(last.fileKey(), attributes.fileKey())
+                && last.modified().equals(attributes.lastModifiedTime()) && last.size() == attributes.size()) {
+            return last.aliases();
+        }
+        ModuleAliases parsed = parser.parse();
+        parsedAliases.put(file, new ParsedAliases(attributes.fileKey(), attributes.lastModifiedTime(),
+                attributes.size(), parsed));
+        return parsed;
+    }
+
+    /** The file's attributes when it can be used as an alias file, else null with a note saying why. */
+    private static BasicFileAttributes aliasFileAttributes(Path file, List<String> notes, boolean required) {
         try {
-            long size = Files.size(file);
+            BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+            long size = attributes.size();
             if (size > MAX_ALIAS_FILE_BYTES) {
                 notes.add(file + " is " + size / (1024 * 1024) + " MiB, far more than a module alias list: ignored");
-                return false;
+                return null;
             }
-            return true;
+            return attributes;
         } catch (NoSuchFileException e) {
             if (required) {
                 notes.add(file + " is missing: VFIO variant drivers are recognised only while a device is bound"
                         + " (vfio-dev), and 'auto' falls back to vfio-pci");
             }
-            return false;
+            return null;
         } catch (IOException e) {
             notes.add("cannot read " + file + ": " + e.getMessage());
-            return false;
+            return null;
         }
     }
 

@@ -166,6 +166,24 @@ class SysfsScannerTest {
     }
 
     @Test
+    @DisplayName("a scanner that scans again reads a changed modules.alias again, and keeps its notes when unchanged")
+    void modulesAliasChangedBetweenScans() {
+        FakeHost host = FakeHost.at(dir);
+        host.aliasLine("garbage here").alias("vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i*", "mlx5_vfio_pci");
+        SysfsScanner scanner = new SysfsScanner(host.write().root());
+        HostSnapshot first = scanner.scan();
+        HostSnapshot unchanged = scanner.scan();
+
+        host.alias("vfio_pci:v000010DEd00002342sv*sd*bc*sc*i*", "nvgrace_gpu_vfio_pci").write();
+        HostSnapshot changed = scanner.scan();
+
+        assertThat(first.aliases().vfioModules()).containsExactly("mlx5_vfio_pci");
+        assertThat(unchanged.aliases().vfioModules()).containsExactly("mlx5_vfio_pci");
+        assertThat(unchanged.notes()).isEqualTo(first.notes()).singleElement().asString().contains("garbage here");
+        assertThat(changed.aliases().vfioModules()).containsExactly("mlx5_vfio_pci", "nvgrace_gpu_vfio_pci");
+    }
+
+    @Test
     @DisplayName("a modules.alias far larger than any real one is ignored with a note")
     void hugeModulesAlias() throws IOException {
         FakeHost host = FakeHost.at(dir).kernel("6.12.0");
