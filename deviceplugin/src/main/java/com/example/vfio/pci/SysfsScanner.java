@@ -17,6 +17,7 @@ import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -50,7 +51,11 @@ public final class SysfsScanner {
      */
     private static final Set<String> USUALLY_ABSENT = Set.of("boot_vga", "sriov_totalvfs", "physfn", "vfio-dev");
 
+    /** Facts fixed for a device's life are read again anyway after this long (a root may rewrite numa_node). */
+    static final long FIXED_FACTS_MAX_AGE_NANOS = 60_000_000_000L;
+
     private final HostRoot root;
+    private final Map<PciAddress, FixedFacts> fixedFacts = new ConcurrentHashMap<>();
     private final Map<Path, ParsedAliases> parsedAliases = new ConcurrentHashMap<>();
 
     public SysfsScanner(HostRoot root) {
@@ -82,25 +87,34 @@ public final class SysfsScanner {
         Map<String, String> driverModules = new HashMap<>();
         TreeMap<PciAddress, PciDevice> devices = new TreeMap<>();
         ByteBuffer buffer = ByteBuffer.allocate(MAX_ATTRIBUTE_BYTES + 1);
+        long now = System.nanoTime();
+        Set<PciAddress> listed = new HashSet<>();
         for (String name : sortedNames(devicesDir)) {
             if (!PciAddress.isValid(name)) {
                 notes.add(devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
                 continue;
             }
             PciAddress address = PciAddress.parse(name);
+            listed.add(address);
             Path dir = devicesDir.resolve(name);
             try {
-                if (!dir.toRealPath().startsWith(realRoot)) {
+                DirectoryIdentity identity = DirectoryIdentity.of(dir);
+                FixedFacts known = fixedFacts.get(address);
+                if (known != null && !known.stillValid(identity, now)) {
+                    known = null;
+                }
+                if (known == null && !dir.toRealPath().startsWith(realRoot)) {
                     notes.add(address + ": its sysfs link points outside " + rootDir + ": skipped");
                     continue;
                 }
-                devices.put(address, readDevice(address, dir, driverModules, buffer));
+                devices.put(address, readDevice(address, dir, driverModules, buffer, known, identity, now));
             } catch (DeviceVanished | NoSuchFileException e) {
                 notes.add(address + " disappeared during the scan (hot unplug?): skipped");
             } catch (IOException e) {
                 notes.add(address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
             }
         }
+        fixedFacts.keySet().retainAll(listed);
         Map<String, String> moduleDrivers = moduleDrivers(aliases, notes);
         boolean iommuEnabled = groups.keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
         notes.addAll(aliases.problems());
@@ -110,28 +124,40 @@ public final class SysfsScanner {
 
     // ---- one device ------------------------------------------------------------------------
 
-    private PciDevice readDevice(PciAddress address, Path dir, Map<String, String> driverModules, ByteBuffer buffer)
-            throws DeviceVanished {
+    /**
+     * Reads one device. {@code known}, when not null, holds the facts sysfs fixes when it creates the
+     * device's directory, read by an earlier scan of this same directory; only what changes at run time is
+     * read again then (driver, driver_override, sriov_numvfs and virtfn links, vfio-dev, iommu_group).
+     */
+    private PciDevice readDevice(PciAddress address, Path dir, Map<String, String> driverModules, ByteBuffer buffer,
+            FixedFacts known, DirectoryIdentity identity, long now) throws DeviceVanished {
         List<String> problems = new ArrayList<>();
         DeviceFiles files = new DeviceFiles(address, dir, problems, buffer);
-        int vendor = files.hex("vendor", 4, true);
-        int device = files.hex("device", 4, true);
-        int subsystemVendor = files.hex("subsystem_vendor", 4, false);
-        int subsystemDevice = files.hex("subsystem_device", 4, false);
-        int classCode = files.hex("class", 6, true);
-        String modalias = modalias(files);
-        int numaNode = numaNode(files);
-        int headerType = headerType(dir);
+        FixedFacts fixed = known;
+        if (fixed == null) {
+            int vendor = files.hex("vendor", 4, true);
+            int device = files.hex("device", 4, true);
+            int subsystemVendor = files.hex("subsystem_vendor", 4, false);
+            int subsystemDevice = files.hex("subsystem_device", 4, false);
+            int classCode = files.hex("class", 6, true);
+            String modalias = modalias(files);
+            int numaNode = numaNode(files);
+            int headerType = headerType(dir);
+            boolean bootVga = "1".equals(files.text("boot_vga", false));
+            PciAddress physfn = files.linkedAddress("physfn");
+            int totalVfs = files.decimal("sriov_totalvfs", 0);
+            fixed = new FixedFacts(identity, now, vendor, device, subsystemVendor, subsystemDevice, classCode, modalias,
+                    numaNode, headerType, bootVga, physfn, totalVfs, problems);
+        } else {
+            problems.addAll(fixed.problems());
+        }
         String driver = driverName(files);
         String driverModule = driver == null ? null : driverModules.computeIfAbsent(driver, this::moduleOfDriver);
         String override = files.text("driver_override", false);
         if ("(null)".equals(override) || (override != null && override.isEmpty())) {
             override = null;
         }
-        boolean bootVga = "1".equals(files.text("boot_vga", false));
-        PciAddress physfn = files.linkedAddress("physfn");
-        int totalVfs = files.decimal("sriov_totalvfs", 0);
-        int numVfs = totalVfs > 0 ? files.decimal("sriov_numvfs", 0) : 0;
+        int numVfs = fixed.totalVfs() > 0 ? files.decimal("sriov_numvfs", 0) : 0;
         List<PciAddress> virtfns = new ArrayList<>();
         for (int i = 0; i < numVfs; i++) {
             PciAddress vf = files.linkedAddress("virtfn" + i);
@@ -144,9 +170,49 @@ public final class SysfsScanner {
         if (!Files.exists(dir)) {
             throw new DeviceVanished();
         }
-        return new PciDevice(address, vendor, device, subsystemVendor, subsystemDevice, classCode, modalias, numaNode,
-                headerType, driver, driverModule, override, bootVga, physfn, virtfns, numVfs, totalVfs, vfioDevs, group,
-                problems);
+        if (known == null) {
+            fixedFacts.put(address, fixed);
+        }
+        return new PciDevice(address, fixed.vendor(), fixed.device(), fixed.subsystemVendor(), fixed.subsystemDevice(),
+                fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(), driver, driverModule, override,
+                fixed.bootVga(), fixed.physfn(), virtfns, numVfs, fixed.totalVfs(), vfioDevs, group, problems);
+    }
+
+    /**
+     * Which directory a device's bus link leads to: the link's target, and the directory's inode and
+     * modification time. A device unplugged and plugged again gets a new directory, so a new identity.
+     */
+    private record DirectoryIdentity(String link, Object fileKey, FileTime modified) {
+        static DirectoryIdentity of(Path busLink) throws IOException {
+            String link;
+            try {
+                link = Files.readSymbolicLink(busLink).toString();
+            } catch (NotLinkException e) {
+                link = "";
+            }
+            BasicFileAttributes attributes = Files.readAttributes(busLink, BasicFileAttributes.class);
+            return new DirectoryIdentity(link, attributes.fileKey(), attributes.lastModifiedTime());
+        }
+    }
+
+    /**
+     * What sysfs fixes when it creates a device's directory (ids, class, modalias, NUMA node, header type,
+     * boot_vga, physfn, sriov_totalvfs) and the problems reading them found. A scanner that scans again
+     * (the daemon keeps one) reuses them while the directory is the same one and they are younger than
+     * {@link #FIXED_FACTS_MAX_AGE_NANOS}: that skips realpath and ten attribute reads per device, most of
+     * a rescan's system calls. The root-escape check is part of what is reused: it was made for this
+     * very directory reached through this very link.
+     */
+    private record FixedFacts(DirectoryIdentity identity, long readAt, int vendor, int device, int subsystemVendor,
+            int subsystemDevice, int classCode, String modalias, int numaNode, int headerType, boolean bootVga,
+            PciAddress physfn, int totalVfs, List<String> problems) {
+        FixedFacts {
+            problems = List.copyOf(problems);
+        }
+
+        boolean stillValid(DirectoryIdentity now, long nanoTime) {
+            return identity.equals(now) && nanoTime - readAt < FIXED_FACTS_MAX_AGE_NANOS;
+        }
     }
 
     private static String modalias(DeviceFiles files) throws DeviceVanished {
