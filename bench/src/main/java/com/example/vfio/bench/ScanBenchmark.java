@@ -21,7 +21,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * What the daemon pays on every rescan: read the synthetic host's sysfs into a snapshot and judge
- * every device and group. Steady state: the page cache is warm, as it is for sysfs on a live node.
+ * every device and group ({@code scan}, {@code scanAndAssess}: one scanner across scans, as the daemon
+ * keeps one, so a device's fixed facts are reused); and what a first scan costs ({@code firstScanAndAssess}). Steady state: the page cache is warm, as it is for sysfs on a live node.
  *
  * <p>Hosts are written once per size under {@code -Dbench.hosts=DIR} (default: a temp dir), as
  * {@code DIR/host-<functions>}; an existing host of the right size is reused, so bench/run and the C
@@ -60,5 +61,11 @@ public class ScanBenchmark {
     @Benchmark
     public HostAssessment scanAndAssess() {
         return analyzer.assess(scanner.scan());
+    }
+
+    /** A scanner's first scan, which reads every fact (what {@code inspect} does, and the daemon at start). */
+    @Benchmark
+    public HostAssessment firstScanAndAssess() {
+        return analyzer.assess(new SysfsScanner(root).scan());
     }
 }
