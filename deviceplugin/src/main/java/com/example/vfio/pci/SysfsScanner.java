@@ -3,6 +3,8 @@ package com.example.vfio.pci;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -10,14 +12,20 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.NotLinkException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
 /**
@@ -35,7 +43,20 @@ public final class SysfsScanner {
             "pci:v[0-9A-Fa-f]{8}d[0-9A-Fa-f]{8}sv[0-9A-Fa-f]{8}sd[0-9A-Fa-f]{8}bc[0-9A-Fa-f]{2}sc[0-9A-Fa-f]{2}i[0-9A-Fa-f]{2}");
     private static final String VFIO_PCI_MODULE = "vfio_pci";
 
+    /**
+     * Files most devices lack (boot_vga: VGA only; sriov_totalvfs: PFs only; physfn: VFs only; vfio-dev:
+     * VFIO-bound only). Each is probed with access(2) before it is opened: an open that fails costs Java
+     * an exception with its stack trace, and at thousands of VFs those exceptions were most of the scan's
+     * own (non-kernel) time. Files nearly every device has are simply opened.
+     */
+    private static final Set<String> USUALLY_ABSENT = Set.of("boot_vga", "sriov_totalvfs", "physfn", "vfio-dev");
+
+    /** Facts fixed for a device's life are read again anyway after this long (a root may rewrite numa_node). */
+    static final long FIXED_FACTS_MAX_AGE_NANOS = 60_000_000_000L;
+
     private final HostRoot root;
+    private final Map<PciAddress, FixedFacts> fixedFacts = new ConcurrentHashMap<>();
+    private final Map<Path, ParsedAliases> parsedAliases = new ConcurrentHashMap<>();
 
     public SysfsScanner(HostRoot root) {
         this.root = root;
@@ -65,25 +86,35 @@ public final class SysfsScanner {
 
         Map<String, String> driverModules = new HashMap<>();
         TreeMap<PciAddress, PciDevice> devices = new TreeMap<>();
+        ByteBuffer buffer = ByteBuffer.allocate(MAX_ATTRIBUTE_BYTES + 1);
+        long now = System.nanoTime();
+        Set<PciAddress> listed = new HashSet<>();
         for (String name : sortedNames(devicesDir)) {
             if (!PciAddress.isValid(name)) {
                 notes.add(devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
                 continue;
             }
             PciAddress address = PciAddress.parse(name);
+            listed.add(address);
             Path dir = devicesDir.resolve(name);
             try {
-                if (!dir.toRealPath().startsWith(realRoot)) {
+                DirectoryIdentity identity = DirectoryIdentity.of(dir);
+                FixedFacts known = fixedFacts.get(address);
+                if (known != null && !known.stillValid(identity, now)) {
+                    known = null;
+                }
+                if (known == null && !dir.toRealPath().startsWith(realRoot)) {
                     notes.add(address + ": its sysfs link points outside " + rootDir + ": skipped");
                     continue;
                 }
-                devices.put(address, readDevice(address, dir, driverModules));
+                devices.put(address, readDevice(address, dir, driverModules, buffer, known, identity, now));
             } catch (DeviceVanished | NoSuchFileException e) {
                 notes.add(address + " disappeared during the scan (hot unplug?): skipped");
             } catch (IOException e) {
                 notes.add(address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
             }
         }
+        fixedFacts.keySet().retainAll(listed);
         Map<String, String> moduleDrivers = moduleDrivers(aliases, notes);
         boolean iommuEnabled = groups.keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
         notes.addAll(aliases.problems());
@@ -93,28 +124,40 @@ public final class SysfsScanner {
 
     // ---- one device ------------------------------------------------------------------------
 
-    private PciDevice readDevice(PciAddress address, Path dir, Map<String, String> driverModules)
-            throws DeviceVanished {
+    /**
+     * Reads one device. {@code known}, when not null, holds the facts sysfs fixes when it creates the
+     * device's directory, read by an earlier scan of this same directory; only what changes at run time is
+     * read again then (driver, driver_override, sriov_numvfs and virtfn links, vfio-dev, iommu_group).
+     */
+    private PciDevice readDevice(PciAddress address, Path dir, Map<String, String> driverModules, ByteBuffer buffer,
+            FixedFacts known, DirectoryIdentity identity, long now) throws DeviceVanished {
         List<String> problems = new ArrayList<>();
-        DeviceFiles files = new DeviceFiles(address, dir, problems);
-        int vendor = files.hex("vendor", 4, true);
-        int device = files.hex("device", 4, true);
-        int subsystemVendor = files.hex("subsystem_vendor", 4, false);
-        int subsystemDevice = files.hex("subsystem_device", 4, false);
-        int classCode = files.hex("class", 6, true);
-        String modalias = modalias(files);
-        int numaNode = numaNode(files);
-        int headerType = headerType(dir);
+        DeviceFiles files = new DeviceFiles(address, dir, problems, buffer);
+        FixedFacts fixed = known;
+        if (fixed == null) {
+            int vendor = files.hex("vendor", 4, true);
+            int device = files.hex("device", 4, true);
+            int subsystemVendor = files.hex("subsystem_vendor", 4, false);
+            int subsystemDevice = files.hex("subsystem_device", 4, false);
+            int classCode = files.hex("class", 6, true);
+            String modalias = modalias(files);
+            int numaNode = numaNode(files);
+            int headerType = headerType(dir);
+            boolean bootVga = "1".equals(files.text("boot_vga", false));
+            PciAddress physfn = files.linkedAddress("physfn");
+            int totalVfs = files.decimal("sriov_totalvfs", 0);
+            fixed = new FixedFacts(identity, now, vendor, device, subsystemVendor, subsystemDevice, classCode, modalias,
+                    numaNode, headerType, bootVga, physfn, totalVfs, problems);
+        } else {
+            problems.addAll(fixed.problems());
+        }
         String driver = driverName(files);
         String driverModule = driver == null ? null : driverModules.computeIfAbsent(driver, this::moduleOfDriver);
         String override = files.text("driver_override", false);
         if ("(null)".equals(override) || (override != null && override.isEmpty())) {
             override = null;
         }
-        boolean bootVga = "1".equals(files.text("boot_vga", false));
-        PciAddress physfn = files.linkedAddress("physfn");
-        int totalVfs = files.decimal("sriov_totalvfs", 0);
-        int numVfs = totalVfs > 0 ? files.decimal("sriov_numvfs", 0) : 0;
+        int numVfs = fixed.totalVfs() > 0 ? files.decimal("sriov_numvfs", 0) : 0;
         List<PciAddress> virtfns = new ArrayList<>();
         for (int i = 0; i < numVfs; i++) {
             PciAddress vf = files.linkedAddress("virtfn" + i);
@@ -122,14 +165,54 @@ public final class SysfsScanner {
                 virtfns.add(vf);
             }
         }
-        List<String> vfioDevs = vfioDevs(dir);
+        List<String> vfioDevs = files.mayExist("vfio-dev") ? vfioDevs(dir) : List.of();
         String group = iommuGroupOf(files);
         if (!Files.exists(dir)) {
             throw new DeviceVanished();
         }
-        return new PciDevice(address, vendor, device, subsystemVendor, subsystemDevice, classCode, modalias, numaNode,
-                headerType, driver, driverModule, override, bootVga, physfn, virtfns, numVfs, totalVfs, vfioDevs, group,
-                problems);
+        if (known == null) {
+            fixedFacts.put(address, fixed);
+        }
+        return new PciDevice(address, fixed.vendor(), fixed.device(), fixed.subsystemVendor(), fixed.subsystemDevice(),
+                fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(), driver, driverModule, override,
+                fixed.bootVga(), fixed.physfn(), virtfns, numVfs, fixed.totalVfs(), vfioDevs, group, problems);
+    }
+
+    /**
+     * Which directory a device's bus link leads to: the link's target, and the directory's inode and
+     * modification time. A device unplugged and plugged again gets a new directory, so a new identity.
+     */
+    private record DirectoryIdentity(String link, Object fileKey, FileTime modified) {
+        static DirectoryIdentity of(Path busLink) throws IOException {
+            String link;
+            try {
+                link = Files.readSymbolicLink(busLink).toString();
+            } catch (NotLinkException e) {
+                link = "";
+            }
+            BasicFileAttributes attributes = Files.readAttributes(busLink, BasicFileAttributes.class);
+            return new DirectoryIdentity(link, attributes.fileKey(), attributes.lastModifiedTime());
+        }
+    }
+
+    /**
+     * What sysfs fixes when it creates a device's directory (ids, class, modalias, NUMA node, header type,
+     * boot_vga, physfn, sriov_totalvfs) and the problems reading them found. A scanner that scans again
+     * (the daemon keeps one) reuses them while the directory is the same one and they are younger than
+     * {@link #FIXED_FACTS_MAX_AGE_NANOS}: that skips realpath and ten attribute reads per device, most of
+     * a rescan's system calls. The root-escape check is part of what is reused: it was made for this
+     * very directory reached through this very link.
+     */
+    private record FixedFacts(DirectoryIdentity identity, long readAt, int vendor, int device, int subsystemVendor,
+            int subsystemDevice, int classCode, String modalias, int numaNode, int headerType, boolean bootVga,
+            PciAddress physfn, int totalVfs, List<String> problems) {
+        FixedFacts {
+            problems = List.copyOf(problems);
+        }
+
+        boolean stillValid(DirectoryIdentity now, long nanoTime) {
+            return identity.equals(now) && nanoTime - readAt < FIXED_FACTS_MAX_AGE_NANOS;
+        }
     }
 
     private static String modalias(DeviceFiles files) throws DeviceVanished {
@@ -193,16 +276,12 @@ public final class SysfsScanner {
     }
 
     private static List<String> vfioDevs(Path dir) {
-        List<String> names = new ArrayList<>();
-        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir.resolve("vfio-dev"))) {
-            for (Path entry : entries) {
-                names.add(entry.getFileName().toString());
-            }
-        } catch (IOException e) {
+        String[] names = dir.resolve("vfio-dev").toFile().list();
+        if (names == null) {
             return List.of();
         }
-        names.sort(null);
-        return names;
+        Arrays.sort(names);
+        return Arrays.asList(names);
     }
 
     private static String iommuGroupOf(DeviceFiles files) throws DeviceVanished {
@@ -241,18 +320,24 @@ public final class SysfsScanner {
         Path dir = root.kernelModules(release);
         Path aliasFile = dir.resolve("modules.alias");
         ModuleAliases aliases = ModuleAliases.none();
-        if (usableAliasFile(aliasFile, notes, true)) {
-            try (BufferedReader reader = Files.newBufferedReader(aliasFile, StandardCharsets.ISO_8859_1)) {
-                aliases = ModuleAliases.parse(reader, aliasFile.toString());
+        BasicFileAttributes aliasAttributes = aliasFileAttributes(aliasFile, notes, true);
+        if (aliasAttributes != null) {
+            try {
+                aliases = parsedOnce(aliasFile, aliasAttributes, () -> {
+                    try (BufferedReader reader = Files.newBufferedReader(aliasFile, StandardCharsets.ISO_8859_1)) {
+                        return ModuleAliases.parse(reader, aliasFile.toString());
+                    }
+                });
             } catch (IOException e) {
                 notes.add("cannot read " + aliasFile + ": " + e.getMessage());
             }
         }
         Path builtin = dir.resolve("modules.builtin.modinfo");
-        if (usableAliasFile(builtin, notes, false)) {
+        BasicFileAttributes builtinAttributes = aliasFileAttributes(builtin, notes, false);
+        if (builtinAttributes != null) {
             try {
-                aliases = aliases.followedBy(ModuleAliases.parseBuiltinModinfo(Files.readAllBytes(builtin),
-                        builtin.toString()));
+                aliases = aliases.followedBy(parsedOnce(builtin, builtinAttributes,
+                        () -> ModuleAliases.parseBuiltinModinfo(Files.readAllBytes(builtin), builtin.toString())));
             } catch (IOException e) {
                 notes.add("cannot read " + builtin + ": " + e.getMessage());
             }
@@ -260,23 +345,52 @@ public final class SysfsScanner {
         return aliases;
     }
 
-    private static boolean usableAliasFile(Path file, List<String> notes, boolean required) {
+    /** An alias file as parsed, with what identified its content then. */
+    private record ParsedAliases(Object fileKey, FileTime modified, long size, ModuleAliases aliases) {
+    }
+
+    @FunctionalInterface
+    private interface AliasParser {
+        ModuleAliases parse() throws IOException;
+    }
+
+    /**
+     * The file's aliases, parsed again only when its inode, size or modification time changed. The daemon
+     * rescans every few seconds with one scanner, and modules.alias (27,000 lines on a distribution kernel)
+     * changes only when modules are installed: parsing it was most of a small host's scan.
+     */
+    private ModuleAliases parsedOnce(Path file, BasicFileAttributes attributes, AliasParser parser)
+            throws IOException {
+        ParsedAliases last = parsedAliases.get(file);
+        if (last != null && Objects.equals(last.fileKey(), attributes.fileKey())
+                && last.modified().equals(attributes.lastModifiedTime()) && last.size() == attributes.size()) {
+            return last.aliases();
+        }
+        ModuleAliases parsed = parser.parse();
+        parsedAliases.put(file, new ParsedAliases(attributes.fileKey(), attributes.lastModifiedTime(),
+                attributes.size(), parsed));
+        return parsed;
+    }
+
+    /** The file's attributes when it can be used as an alias file, else null with a note saying why. */
+    private static BasicFileAttributes aliasFileAttributes(Path file, List<String> notes, boolean required) {
         try {
-            long size = Files.size(file);
+            BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+            long size = attributes.size();
             if (size > MAX_ALIAS_FILE_BYTES) {
                 notes.add(file + " is " + size / (1024 * 1024) + " MiB, far more than a module alias list: ignored");
-                return false;
+                return null;
             }
-            return true;
+            return attributes;
         } catch (NoSuchFileException e) {
             if (required) {
                 notes.add(file + " is missing: VFIO variant drivers are recognised only while a device is bound"
                         + " (vfio-dev), and 'auto' falls back to vfio-pci");
             }
-            return false;
+            return null;
         } catch (IOException e) {
             notes.add("cannot read " + file + ": " + e.getMessage());
-            return false;
+            return null;
         }
     }
 
@@ -346,7 +460,17 @@ public final class SysfsScanner {
 
     // ---- helpers ---------------------------------------------------------------------------
 
+    /**
+     * The names in a directory, sorted. {@link java.io.File#list()} gives the names without making a
+     * {@link Path} per entry (a third of the scan's own time went there); when it fails it does not say
+     * why, so the directory stream is asked again for the error.
+     */
     private static List<String> sortedNames(Path dir) {
+        String[] listed = dir.toFile().list();
+        if (listed != null) {
+            Arrays.sort(listed);
+            return Arrays.asList(listed);
+        }
         List<String> names = new ArrayList<>();
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
             for (Path entry : entries) {
@@ -366,13 +490,24 @@ public final class SysfsScanner {
         return name == null ? "" : name.toString();
     }
 
+    /**
+     * One read(2), not a read loop: sysfs hands over a whole attribute (at most a page) on the first
+     * read, and a regular file (test trees) all it holds up to the buffer's size. The loop's extra read
+     * to see end-of-file would cost a system call per attribute, tens of thousands per scan of a big host.
+     */
     static String readSmall(Path file) throws IOException {
-        try (InputStream in = Files.newInputStream(file)) {
-            byte[] bytes = in.readNBytes(MAX_ATTRIBUTE_BYTES + 1);
-            if (bytes.length > MAX_ATTRIBUTE_BYTES) {
+        return readSmall(file, ByteBuffer.allocate(MAX_ATTRIBUTE_BYTES + 1));
+    }
+
+    /** {@link #readSmall(Path)} into a buffer the caller reuses (one per scan: 40,000 reads, no garbage). */
+    static String readSmall(Path file, ByteBuffer buffer) throws IOException {
+        buffer.clear();
+        try (SeekableByteChannel channel = Files.newByteChannel(file)) {
+            channel.read(buffer);
+            if (buffer.position() > MAX_ATTRIBUTE_BYTES) {
                 throw new IOException("more than " + MAX_ATTRIBUTE_BYTES + " bytes, larger than any sysfs attribute");
             }
-            return new String(bytes, StandardCharsets.ISO_8859_1);
+            return new String(buffer.array(), 0, buffer.position(), StandardCharsets.ISO_8859_1);
         }
     }
 
@@ -390,11 +525,21 @@ public final class SysfsScanner {
         final PciAddress address;
         final Path dir;
         final List<String> problems;
+        private final ByteBuffer buffer;
 
-        DeviceFiles(PciAddress address, Path dir, List<String> problems) {
+        DeviceFiles(PciAddress address, Path dir, List<String> problems, ByteBuffer buffer) {
             this.address = address;
             this.dir = dir;
             this.problems = problems;
+            this.buffer = buffer;
+        }
+
+        /**
+         * False only when {@code name} is one of {@link #USUALLY_ABSENT} and access(2) does not find it
+         * (for a link: its target); true means "open it and see".
+         */
+        boolean mayExist(String name) {
+            return !USUALLY_ABSENT.contains(name) || Files.exists(dir.resolve(name));
         }
 
         void problem(String text) {
@@ -403,8 +548,14 @@ public final class SysfsScanner {
 
         /** The trimmed content, or null when absent (a problem when required). */
         String text(String name, boolean required) throws DeviceVanished {
+            if (!mayExist(name)) {
+                if (required) {
+                    problem(name + " is missing");
+                }
+                return null;
+            }
             try {
-                return readSmall(dir.resolve(name)).strip();
+                return readSmall(dir.resolve(name), buffer).strip();
             } catch (NoSuchFileException e) {
                 if (!Files.exists(dir)) {
                     throw new DeviceVanished();
@@ -450,6 +601,9 @@ public final class SysfsScanner {
 
         /** The target of a symlink, or null when there is none. */
         Path link(String name) throws DeviceVanished {
+            if (!mayExist(name)) {
+                return null;
+            }
             try {
                 return Files.readSymbolicLink(dir.resolve(name));
             } catch (NoSuchFileException e) {

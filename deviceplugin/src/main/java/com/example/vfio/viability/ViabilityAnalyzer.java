@@ -30,10 +30,15 @@ public final class ViabilityAnalyzer {
         for (IommuGroup group : snapshot.groups().values()) {
             groups.put(group.id(), judgeGroup(group, snapshot, vfio));
         }
+        // Thousands of VFs share a handful of modaliases: choose once per modalias, not once per device
+        // (each choice globs the modalias against every vfio_pci alias of the host).
+        Map<String, DriverChoice> choices = new HashMap<>();
         TreeMap<PciAddress, DeviceVerdict> devices = new TreeMap<>();
         for (PciDevice device : snapshot.allDevices()) {
             GroupVerdict group = device.iommuGroup() == null ? null : groups.get(device.iommuGroup());
-            devices.put(device.address(), judgeDevice(device, group, snapshot, vfio, chooser));
+            DriverChoice recommended = device.modalias() == null ? chooser.best(device)
+                    : choices.computeIfAbsent(device.modalias(), chooser::best);
+            devices.put(device.address(), judgeDevice(device, group, snapshot, vfio, recommended));
         }
         return new HostAssessment(snapshot, devices, groups);
     }
@@ -62,9 +67,8 @@ public final class ViabilityAnalyzer {
     }
 
     private static DeviceVerdict judgeDevice(PciDevice device, GroupVerdict group, HostSnapshot snapshot,
-            VfioDriverTest vfio, DriverChooser chooser) {
+            VfioDriverTest vfio, DriverChoice recommended) {
         boolean onVfio = vfio.isVfioDriver(device);
-        DriverChoice recommended = chooser.best(device);
         List<String> reasons = new ArrayList<>();
 
         if (device.iommuGroup() == null) {

@@ -166,6 +166,57 @@ class SysfsScannerTest {
     }
 
     @Test
+    @DisplayName("a scanner that scans again reads a changed modules.alias again, and keeps its notes when unchanged")
+    void modulesAliasChangedBetweenScans() {
+        FakeHost host = FakeHost.at(dir);
+        host.aliasLine("garbage here").alias("vfio_pci:v000015B3d0000101Esv*sd*bc*sc*i*", "mlx5_vfio_pci");
+        SysfsScanner scanner = new SysfsScanner(host.write().root());
+        HostSnapshot first = scanner.scan();
+        HostSnapshot unchanged = scanner.scan();
+
+        host.alias("vfio_pci:v000010DEd00002342sv*sd*bc*sc*i*", "nvgrace_gpu_vfio_pci").write();
+        HostSnapshot changed = scanner.scan();
+
+        assertThat(first.aliases().vfioModules()).containsExactly("mlx5_vfio_pci");
+        assertThat(unchanged.aliases().vfioModules()).containsExactly("mlx5_vfio_pci");
+        assertThat(unchanged.notes()).isEqualTo(first.notes()).singleElement().asString().contains("garbage here");
+        assertThat(changed.aliases().vfioModules()).containsExactly("mlx5_vfio_pci", "nvgrace_gpu_vfio_pci");
+    }
+
+    @Test
+    @DisplayName("a scanner that scans again sees a driver moved in place, and a device replaced at the same address")
+    void rescansSeeDriverMovesAndReplacedDevices() throws IOException {
+        FakeHost host = FakeHost.at(dir);
+        host.driver("vfio-pci", "vfio_pci");
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).numa(0).group("14").driver("nouveau", "nouveau");
+        SysfsScanner scanner = new SysfsScanner(host.write().root());
+        assertThat(scanner.scan().device(at("0000:41:00.0")).orElseThrow().driver()).isEqualTo("nouveau");
+
+        Path device = dir.resolve("sys/devices/pci0000:00/0000:41:00.0");
+        Files.delete(device.resolve("driver"));
+        Files.createSymbolicLink(device.resolve("driver"), Path.of("../../../bus/pci/drivers/vfio-pci"));
+        Files.createDirectories(device.resolve("vfio-dev/vfio0"));
+        PciDevice moved = scanner.scan().device(at("0000:41:00.0")).orElseThrow();
+        Files.writeString(device.resolve("driver_override"), "vfio-pci\n"); // the directory itself is unchanged
+        PciDevice overridden = scanner.scan().device(at("0000:41:00.0")).orElseThrow();
+
+        host.remove("0000:41:00.0");
+        host.device("0000:41:00.0").ids(0x1002, 0x740f).numa(1).group("14");
+        host.write();
+        PciDevice replaced = scanner.scan().device(at("0000:41:00.0")).orElseThrow();
+
+        assertThat(moved.driver()).isEqualTo("vfio-pci");
+        assertThat(moved.vfioDevs()).containsExactly("vfio0");
+        assertThat(moved.vendor()).isEqualTo(0x10de);
+        assertThat(overridden.driverOverride()).isEqualTo("vfio-pci");
+        assertThat(overridden.driver()).isEqualTo("vfio-pci");
+        assertThat(replaced.vendor()).isEqualTo(0x1002);
+        assertThat(replaced.device()).isEqualTo(0x740f);
+        assertThat(replaced.numaNode()).isEqualTo(1);
+        assertThat(replaced.driver()).isNull();
+    }
+
+    @Test
     @DisplayName("a modules.alias far larger than any real one is ignored with a note")
     void hugeModulesAlias() throws IOException {
         FakeHost host = FakeHost.at(dir).kernel("6.12.0");
