@@ -76,7 +76,9 @@ class NodeDaemonSetTest {
     void jvmOptionsFromValuesComeBeforeTheJar() {
         Container defaults = agent(daemonSet(ChartUnderTest.render()));
         assertThat(defaults.getArgs().subList(0, defaults.getArgs().indexOf("-jar"))).containsExactly(
-                "-XX:+UseSerialGC", "-Xmx64m", "-Xss512k", "-XX:TieredStopAtLevel=1", "-Xshare:auto");
+                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Xms24m", "-Xmx128m",
+                "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=96m",
+                "-XX:ReservedCodeCacheSize=32m", "-XX:MaxDirectMemorySize=32m", "-Xshare:auto");
 
         Container custom = agent(daemonSet(ChartUnderTest.render().values("everything-on.yaml")));
         assertThat(custom.getArgs().subList(0, custom.getArgs().indexOf("-jar")))
