@@ -107,9 +107,7 @@ class BindingEngineTest {
 
         assertThat(of(outcomes, AUDIO).state()).isEqualTo(BindState.Bound);
         assertThat(of(outcomes, AUDIO).message()).isEqualTo("given back to snd_hda_intel");
-        assertThat(server.driverOf(AUDIO)).isEqualTo("snd_hda_intel");
-        assertThat(server.overrideOf(AUDIO)).isEqualTo("(null)");
-        assertThat(server.journal().entries()).isEmpty();
+        server.assertRestored(AUDIO, "snd_hda_intel");
     }
 
     @Test
@@ -208,9 +206,7 @@ class BindingEngineTest {
 
         assertThat(audio.state()).isEqualTo(BindState.Failed);
         assertThat(audio.message()).contains("EBUSY").endsWith("rolled back to snd_hda_intel");
-        assertThat(server.driverOf(AUDIO)).isEqualTo("snd_hda_intel");
-        assertThat(server.overrideOf(AUDIO)).isEqualTo("(null)");
-        assertThat(server.journal().entries()).isEmpty();
+        server.assertRestored(AUDIO, "snd_hda_intel");
     }
 
     @Test

@@ -66,9 +66,7 @@ class BindingRecoveryTest {
 
         assertThat(outcome.state()).isEqualTo(BindState.Failed);
         assertThat(outcome.message()).contains("finishing it failed").endsWith("rolled back to snd_hda_intel");
-        assertThat(server.driverOf(AUDIO)).isEqualTo("snd_hda_intel");
-        assertThat(server.overrideOf(AUDIO)).isEqualTo("(null)");
-        assertThat(server.journal().entries()).isEmpty();
+        server.assertRestored(AUDIO, "snd_hda_intel");
     }
 
     @Test

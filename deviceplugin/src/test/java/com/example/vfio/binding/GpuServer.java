@@ -1,5 +1,7 @@
 package com.example.vfio.binding;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import com.example.vfio.api.DesiredDevice;
 import com.example.vfio.pci.FakeHost;
 import com.example.vfio.pci.HostRoot;
@@ -140,5 +142,12 @@ final class GpuServer {
 
     static DesiredDevice unmanaged(String address, String driver) {
         return new DesiredDevice(address, driver, "gpu", "test-policy", null, false, null, null);
+    }
+
+    /** The device is where it started: on its host driver, no override, nothing left in the journal. */
+    void assertRestored(String address, String hostDriver) {
+        assertThat(driverOf(address)).isEqualTo(hostDriver);
+        assertThat(overrideOf(address)).isEqualTo("(null)");
+        assertThat(journal().entries()).isEmpty();
     }
 }
