@@ -7,6 +7,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,6 +32,19 @@ public final class DevicePluginManager implements AutoCloseable {
     private final CdiSpecs cdi;
     private final Map<String, DevicePluginServer> servers = new ConcurrentSkipListMap<>();
     private volatile Runnable onServersChanged = () -> { };
+    /**
+     * Holds taken or released change what ListAndWatch shows; that list is recomputed off the Allocate
+     * path, at most once per {@link #REPUBLISH_DELAY_MS}, so a burst of Allocates costs one recomputation
+     * of a list that can hold thousands of devices. Allocate itself stays exact: the hold is granted or
+     * refused atomically by {@link GroupAllocations}, not by what the kubelet was last told.
+     */
+    static final long REPUBLISH_DELAY_MS = 50;
+    private final ScheduledExecutorService republisher = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "vfio-republish");
+        t.setDaemon(true);
+        return t;
+    });
+    private final AtomicBoolean republishPending = new AtomicBoolean();
 
     public DevicePluginManager(Path pluginDir, UnixSockets sockets, GroupAllocations allocations,
                                DevicePluginServer.HoldRecheck recheck, PluginMetrics metrics, CdiSpecs cdi) {
@@ -36,7 +54,7 @@ public final class DevicePluginManager implements AutoCloseable {
         this.recheck = recheck;
         this.metrics = metrics;
         this.cdi = cdi;
-        allocations.onChange(this::republishAll);
+        allocations.onChange(this::scheduleRepublish);
     }
 
     public Path pluginDir() {
@@ -93,6 +111,20 @@ public final class DevicePluginManager implements AutoCloseable {
                 .map(d -> new GroupAllocations.Claim(d.id(), d.iommuGroup(), d.addresses()));
     }
 
+    private void scheduleRepublish() {
+        metrics.heldGroups(allocations.holds().size());
+        if (republishPending.compareAndSet(false, true)) {
+            try {
+                republisher.schedule(() -> {
+                    republishPending.set(false);
+                    republishAll();
+                }, REPUBLISH_DELAY_MS, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException closed) {
+                republishPending.set(false);
+            }
+        }
+    }
+
     private void republishAll() {
         metrics.heldGroups(allocations.holds().size());
         for (DevicePluginServer s : servers.values()) {
@@ -102,6 +134,7 @@ public final class DevicePluginManager implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        republisher.shutdownNow();
         for (DevicePluginServer s : servers.values()) {
             s.close();
         }

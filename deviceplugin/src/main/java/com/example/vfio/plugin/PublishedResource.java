@@ -9,29 +9,63 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
- * Everything one device plugin server publishes for one extended resource, computed from one host scan.
- *
- * @param name     the short resource name from the policy ({@code gpu}); the kubelet sees
- *                 {@code vfio.example.com/gpu}
- * @param devices  the units, in publication order (unique IDs)
- * @param hostNodes the VFIO device nodes the host has, needed to answer Allocate
+ * Everything one device plugin server publishes for one extended resource, computed from one host scan
+ * (immutable): the short resource name from the policy ({@code gpu}; the kubelet sees
+ * {@code vfio.example.com/gpu}), the units in publication order with unique IDs, and the VFIO device
+ * nodes the host has, needed to answer Allocate.
  */
-public record PublishedResource(String name, List<PublishedDevice> devices, HostVfioNodes hostNodes) {
+public final class PublishedResource {
 
     public static final String DOMAIN = "vfio.example.com";
     /** The CRD's rule for resourceName; it also keeps socket file and variable names safe. */
     private static final Pattern NAME = Pattern.compile(VfioBindingPolicySpec.RESOURCE_NAME_REGEX);
 
-    public PublishedResource {
-        requireValidName(name);
-        devices = List.copyOf(devices);
-        Objects.requireNonNull(hostNodes, "hostNodes");
+    private final String name;
+    private final List<PublishedDevice> devices;
+    private final HostVfioNodes hostNodes;
+    /** Allocate looks devices up by ID on every call; a node can publish thousands. */
+    private final Map<String, PublishedDevice> byId;
+
+    public PublishedResource(String name, List<PublishedDevice> devices, HostVfioNodes hostNodes) {
+        this.name = requireValidName(name);
+        this.devices = List.copyOf(devices);
+        this.hostNodes = Objects.requireNonNull(hostNodes, "hostNodes");
         Map<String, PublishedDevice> seen = new LinkedHashMap<>();
-        for (PublishedDevice d : devices) {
+        for (PublishedDevice d : this.devices) {
             if (seen.put(d.id(), d) != null) {
                 throw new IllegalArgumentException("device " + d.id() + " listed twice for resource " + name);
             }
         }
+        this.byId = Map.copyOf(seen);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** The units, in publication order (unique IDs). */
+    public List<PublishedDevice> devices() {
+        return devices;
+    }
+
+    public HostVfioNodes hostNodes() {
+        return hostNodes;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof PublishedResource other && name.equals(other.name) && devices.equals(other.devices)
+                && hostNodes.equals(other.hostNodes);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(name, devices, hostNodes);
+    }
+
+    @Override
+    public String toString() {
+        return "PublishedResource[name=" + name + ", devices=" + devices + ", hostNodes=" + hostNodes + "]";
     }
 
     /** Checks a policy's resourceName; it becomes part of a socket file name and an env variable name. */
@@ -49,7 +83,7 @@ public record PublishedResource(String name, List<PublishedDevice> devices, Host
     }
 
     public Optional<PublishedDevice> device(String id) {
-        return devices.stream().filter(d -> d.id().equals(id)).findFirst();
+        return Optional.ofNullable(id == null ? null : byId.get(id));
     }
 
     /**
