@@ -51,21 +51,7 @@ class OperatorProcessTest {
     void runs_from_a_kubeconfig_serves_health_and_stops_cleanly_on_sigterm(@TempDir Path dir) throws Exception {
         cluster = new MockCluster();
         cluster.addNode("gpu-1", Map.of());
-        Path kubeconfig = dir.resolve("kubeconfig");
-        Files.writeString(kubeconfig, """
-                apiVersion: v1
-                kind: Config
-                clusters:
-                - name: mock
-                  cluster: {server: "%s"}
-                users:
-                - name: admin
-                  user: {token: "test"}
-                contexts:
-                - name: mock
-                  context: {cluster: mock, user: admin}
-                current-context: mock
-                """.formatted(cluster.client.getMasterUrl().toString()));
+        Path kubeconfig = writeKubeconfig(dir, cluster.client.getMasterUrl().toString());
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
