@@ -89,7 +89,7 @@ vn_failure() { # why step NAME failed, for a FAIL line
     if [[ ! -f $LAB_JAR ]]; then echo "no jar: $LAB_JAR_SOURCE was not built"; return; fi
     ((rc == 124 || rc == 137)) && { echo "timed out after ${VN_TIMEOUT:-150} s"; return; }
     local err
-    err=$(grep -v '^\s*$' "$DET/$name.err" | head -3 | tr '\n' ' ' | cut -c1-300)
+    err=$(grep -v '^\s*$' "$DET/$name.err" | sed -n 1,3p | tr '\n' ' ' | cut -c1-300)
     if ((rc == 2)) && grep -qiE 'unmatched argument|unknown (sub)?command|unknown option' "$DET/$name.err"; then
         echo "not available in this vfio-node (exit 2: $err)"
     else
@@ -380,7 +380,7 @@ else
     done
     wait "$standin"; standin_rc=$?
     K=$DET/kubelet.out
-    context="$prepared; stand-in exit $standin_rc: $(tail -n 2 "$DET/kubelet.err" | tr '\n' ' ' | cut -c1-200); serve: $(kill -0 $server 2>/dev/null && echo running || echo "exited: $(grep -v '^\s*$' "$DET/serve.err" | head -n 2 | tr '\n' ' ' | cut -c1-200)")"
+    context="$prepared; stand-in exit $standin_rc: $(tail -n 2 "$DET/kubelet.err" | tr '\n' ' ' | cut -c1-200); serve: $(kill -0 $server 2>/dev/null && echo running || echo "exited: $(grep -v '^\s*$' "$DET/serve.err" | sed -n 1,2p | tr '\n' ' ' | cut -c1-200)")"
 
     grep -q '^registered resource=vfio.example.com/edu ' "$K" && why="" || why="no registration ($context)"
     verdict "${serve_checks[0]}" "$why"
@@ -401,7 +401,7 @@ else
     verdict "${serve_checks[2]}" "$why"
 
     why=""
-    group_node=$(sed -n 's/^allocate-device host=\(\/dev\/vfio\/[0-9]*\) .*/\1/p' "$K" | head -1)
+    group_node=$(sed -n 's/^allocate-device host=\(\/dev\/vfio\/[0-9]*\) .*/\1/p' "$K" | sed -n 1p)
     if [[ -z $group_node ]]; then
         why="no /dev/vfio/<group> in the allocation"
     else
