@@ -12,12 +12,16 @@
  * subsystem_device, class, modalias, numa_node, driver_override, boot_vga, sriov_totalvfs (and
  * sriov_numvfs + the virtfnN links when it is > 0); the first 15 bytes of config; readlink driver and
  * stat it; readlink physfn and iommu_group; list vfio-dev; stat the directory at the end.
- * --rescan: only what a scanner that scans again reads (SysfsScanner keeps each device's fixed facts while
- * its directory is the same one): per device readlink of the bus link and stat of the directory, the
- * driver link (readlink + stat), driver_override, sriov_numvfs and the virtfnN links where it exists,
- * vfio-dev, iommu_group, a final stat; host-wide the same listings, and a stat of modules.alias instead
- * of reading it.
- * Host-wide: proc/sys/kernel/osrelease, lib/modules/<release>/modules.alias read whole and scanned for
+ * --rescan: only what a scanner that scans again reads. SysfsScanner keeps what sysfs fixes for a device's
+ * life (ids, class, NUMA node, the IOMMU group and its members, ...) while the device's directory is the
+ * same one, so per device it makes: a stat through the bus link (is it the same directory?), then, through
+ * the directory's real path that the first scan found, an access of vfio-dev/<the name it had> (or a failed
+ * open of vfio-dev/ when it had none), sriov_numvfs where the device is a PF, the readlink of driver and,
+ * when the device has no driver, a stat of its directory (is it still there?). Host-wide it reads
+ * osrelease, stats modules.alias, lists sys/kernel/iommu_groups (not each group), dev/vfio,
+ * dev/vfio/devices and sys/module/vfio_pci/drivers, and per driver its module link and its directory.
+ * This program keeps the same per-device table from its first scan as the scanner does.
+ * Host-wide, first scan: proc/sys/kernel/osrelease, lib/modules/<release>/modules.alias read whole and scanned for
  * "alias vfio_pci:" lines, sys/kernel/iommu_groups/<id>/devices listed, dev/vfio and dev/vfio/devices
  * listed, sys/module/<module>/drivers of vfio_pci listed.
  */
@@ -72,6 +76,72 @@ static void read_link(const char *path) {
 
 static int rescan_only;
 
+/* What the first scan learnt of each device, as SysfsScanner keeps it. */
+struct known {
+    char name[64];
+    char real[PATH_MAX];
+    char vfio_dev[32];
+    int is_pf;
+};
+static struct known *table;
+static int table_size, table_capacity;
+
+static struct known *remember(const char *name, const char *real) {
+    if (table_size == table_capacity) {
+        table_capacity = table_capacity ? table_capacity * 2 : 1024;
+        table = realloc(table, sizeof *table * table_capacity);
+    }
+    struct known *k = &table[table_size++];
+    snprintf(k->name, sizeof k->name, "%s", name);
+    snprintf(k->real, sizeof k->real, "%s", real);
+    k->vfio_dev[0] = 0;
+    k->is_pf = 0;
+    return k;
+}
+
+static struct known *lookup(const char *name, int hint) {
+    if (hint < table_size && strcmp(table[hint].name, name) == 0)
+        return &table[hint];
+    for (int i = 0; i < table_size; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+/* The first entry of a directory into out (empty when none): the one vfioN of vfio-dev/. */
+static void first_entry(const char *path, char *out, size_t size) {
+    out[0] = 0;
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        sink += e->d_name[0];
+        if (!out[0])
+            snprintf(out, size, "%s", e->d_name);
+    }
+    closedir(d);
+}
+
+static void driver_once(const char *root, const char *link_target, char seen[][64], int *nseen) {
+    const char *name = strrchr(link_target, '/');
+    name = name ? name + 1 : link_target;
+    for (int i = 0; i < *nseen; i++)
+        if (strcmp(seen[i], name) == 0)
+            return;
+    if (*nseen < 64)
+        snprintf(seen[(*nseen)++], 64, "%s", name);
+    char path[PATH_MAX + 64];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/sys/bus/pci/drivers/%s", root, name);
+    if (stat(path, &st) == 0)
+        sink++;
+    snprintf(path, sizeof path, "%s/sys/bus/pci/drivers/%s/module", root, name);
+    read_link(path);
+}
+
 static int scan(const char *root) {
     char path[PATH_MAX + 64], buf[4097];
     static const char *attributes[] = {"vendor", "device", "subsystem_vendor", "subsystem_device", "class",
@@ -109,7 +179,10 @@ static int scan(const char *root) {
     }
 
     snprintf(path, sizeof path, "%s/sys/kernel/iommu_groups", root);
-    DIR *groups = opendir(path);
+    if (rescan_only) {
+        list_dir(path);
+    }
+    DIR *groups = rescan_only ? NULL : opendir(path);
     if (groups) {
         struct dirent *g;
         while ((g = readdir(groups)) != NULL) {
@@ -131,6 +204,10 @@ static int scan(const char *root) {
     if (!dir)
         return -1;
     struct dirent *e;
+    int index = 0, drivers = 0;
+    char drivers_seen[64][64];
+    if (!rescan_only)
+        table_size = 0;
     while ((e = readdir(dir)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
@@ -138,37 +215,43 @@ static int scan(const char *root) {
         snprintf(dev, sizeof dev, "%s/%s", devices, e->d_name);
         struct stat st;
         if (rescan_only) {
-            read_link(dev);
-            if (stat(dev, &st) != 0)
+            struct known *k = lookup(e->d_name, index++);
+            if (!k || stat(dev, &st) != 0)
                 continue;
-            snprintf(path, sizeof path, "%s/driver", dev);
-            read_link(path);
-            if (stat(path, &st) == 0)
-                sink++;
-            snprintf(path, sizeof path, "%s/driver_override", dev);
-            read_small(path, buf, sizeof buf);
-            snprintf(path, sizeof path, "%s/sriov_numvfs", dev);
-            int numvfs = read_small(path, buf, sizeof buf) > 0 ? atoi(buf) : 0;
-            for (int i = 0; i < numvfs; i++) {
-                snprintf(path, sizeof path, "%s/virtfn%d", dev, i);
-                read_link(path);
+            if (k->vfio_dev[0]) {
+                snprintf(path, sizeof path, "%s/vfio-dev/%s", k->real, k->vfio_dev);
+                if (access(path, F_OK) == 0)
+                    sink++;
+            } else {
+                snprintf(path, sizeof path, "%s/vfio-dev", k->real);
+                list_dir(path);
             }
-            snprintf(path, sizeof path, "%s/vfio-dev", dev);
-            list_dir(path);
-            snprintf(path, sizeof path, "%s/iommu_group", dev);
-            read_link(path);
-            if (stat(dev, &st) == 0)
-                count++;
+            if (k->is_pf) {
+                snprintf(path, sizeof path, "%s/sriov_numvfs", k->real);
+                read_small(path, buf, sizeof buf);
+            }
+            char target[PATH_MAX];
+            snprintf(path, sizeof path, "%s/driver", k->real);
+            ssize_t n = readlink(path, target, sizeof target - 1);
+            if (n > 0) {
+                target[n] = 0;
+                driver_once(root, target, drivers_seen, &drivers);
+            } else if (stat(k->real, &st) != 0) {
+                continue;
+            }
+            count++;
             continue;
         }
         if (!realpath(dev, real))
             continue;
+        struct known *k = remember(e->d_name, real);
         for (size_t i = 0; i < sizeof attributes / sizeof *attributes; i++) {
             snprintf(path, sizeof path, "%s/%s", dev, attributes[i]);
             read_small(path, buf, sizeof buf);
         }
         snprintf(path, sizeof path, "%s/sriov_totalvfs", dev);
         if (read_small(path, buf, sizeof buf) > 0 && atoi(buf) > 0) {
+            k->is_pf = 1;
             snprintf(path, sizeof path, "%s/sriov_numvfs", dev);
             int numvfs = read_small(path, buf, sizeof buf) > 0 ? atoi(buf) : 0;
             for (int i = 0; i < numvfs; i++) {
@@ -187,7 +270,7 @@ static int scan(const char *root) {
         snprintf(path, sizeof path, "%s/iommu_group", dev);
         read_link(path);
         snprintf(path, sizeof path, "%s/vfio-dev", dev);
-        list_dir(path);
+        first_entry(path, k->vfio_dev, sizeof k->vfio_dev);
         if (stat(dev, &st) == 0)
             count++;
     }
@@ -213,7 +296,10 @@ int main(int argc, char **argv) {
     if (iterations < 1)
         iterations = 1;
     double *ms = malloc(sizeof(double) * iterations);
-    int count = scan(argv[1]); /* warm-up: the page cache is warm for the daemon too */
+    int rescans = rescan_only;
+    rescan_only = 0;
+    int count = scan(argv[1]); /* warm-up, and the first scan a rescan builds on: the page cache is warm for the daemon too */
+    rescan_only = rescans;
     if (count < 0) {
         fprintf(stderr, "%s: cannot list %s/sys/bus/pci/devices\n", argv[0], argv[1]);
         return 1;

@@ -8,7 +8,8 @@ import java.util.List;
  *
  * @param driver         name of the bound driver ({@code driver} link), null when unbound
  * @param driverModule   module of that driver ({@code drivers/<name>/module} link), null when unknown or built in
- * @param driverOverride {@code driver_override}, null when unset ({@code (null)})
+ * @param driverOverride {@code driver_override}, null when unset ({@code (null)}), as read when the scanner
+ *                       first saw the device or its driver link change (binding reads the file itself)
  * @param vfioDevs       entries of {@code vfio-dev/} ({@code vfio0}, ...): present while any VFIO driver holds it
  * @param iommuGroup     the group number, null when the device has no group (IOMMU off)
  */

@@ -25,7 +25,6 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
 /**
@@ -44,25 +43,32 @@ public final class SysfsScanner {
     private static final String VFIO_PCI_MODULE = "vfio_pci";
 
     /**
-     * Files most devices lack (boot_vga: VGA only; sriov_totalvfs: PFs only; physfn: VFs only; vfio-dev:
-     * VFIO-bound only). Each is probed with access(2) before it is opened: an open that fails costs Java
+     * Files most devices lack (boot_vga: VGA only; sriov_totalvfs: PFs only; physfn: VFs only). Each is probed with access(2) before it is opened: an open that fails costs Java
      * an exception with its stack trace, and at thousands of VFs those exceptions were most of the scan's
      * own (non-kernel) time. Files nearly every device has are simply opened.
      */
-    private static final Set<String> USUALLY_ABSENT = Set.of("boot_vga", "sriov_totalvfs", "physfn", "vfio-dev");
+    private static final Set<String> USUALLY_ABSENT = Set.of("boot_vga", "sriov_totalvfs", "physfn");
 
-    /** Facts fixed for a device's life are read again anyway after this long (a root may rewrite numa_node). */
-    static final long FIXED_FACTS_MAX_AGE_NANOS = 60_000_000_000L;
+    /**
+     * What a rescan reuses is read again anyway after this long (a root may rewrite numa_node); each device
+     * gets its own time between this and twice this, so a big host's refreshes spread over many rescans.
+     */
+    static final long REFRESH_AFTER_NANOS = 300_000_000_000L;
 
     private final HostRoot root;
-    private final Map<PciAddress, FixedFacts> fixedFacts = new ConcurrentHashMap<>();
-    private final Map<Path, ParsedAliases> parsedAliases = new ConcurrentHashMap<>();
+    private final Map<PciAddress, KnownDevice> known = new HashMap<>();
+    private final Map<Path, ParsedAliases> parsedAliases = new HashMap<>();
+    private GroupsReading lastGroups;
 
     public SysfsScanner(HostRoot root) {
         this.root = root;
     }
 
-    public HostSnapshot scan() {
+    /**
+     * Synchronized because a rescan reuses what the scan before it read: two scans at once would each
+     * judge the other's half-written readings.
+     */
+    public synchronized HostSnapshot scan() {
         Path rootDir = root.root();
         if (!Files.isDirectory(rootDir)) {
             throw new HostReadException("host root " + rootDir + " does not exist or is not a directory (check --root)");
@@ -72,69 +78,116 @@ public final class SysfsScanner {
             throw new HostReadException(devicesDir + " does not exist: " + rootDir
                     + " does not look like a host root with sysfs mounted (check --root)");
         }
-        Path realRoot;
-        try {
-            realRoot = rootDir.toRealPath();
-        } catch (IOException e) {
-            throw new HostReadException("cannot resolve host root " + rootDir + ": " + e.getMessage(), e);
-        }
         List<String> notes = new ArrayList<>();
         String release = kernelRelease(notes);
         ModuleAliases aliases = moduleAliases(release, notes);
-        Map<String, IommuGroup> groups = iommuGroups(notes);
         DeviceNodes deviceNodes = deviceNodes();
 
-        Map<String, String> driverModules = new HashMap<>();
+        List<String> deviceNotes = new ArrayList<>();
+        ScanOfDevices scan = new ScanOfDevices(rootDir, System.nanoTime());
         TreeMap<PciAddress, PciDevice> devices = new TreeMap<>();
-        ByteBuffer buffer = ByteBuffer.allocate(MAX_ATTRIBUTE_BYTES + 1);
-        long now = System.nanoTime();
         Set<PciAddress> listed = new HashSet<>();
         for (String name : sortedNames(devicesDir)) {
             if (!PciAddress.isValid(name)) {
-                notes.add(devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
+                deviceNotes.add(devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
                 continue;
             }
             PciAddress address = PciAddress.parse(name);
             listed.add(address);
             Path dir = devicesDir.resolve(name);
             try {
-                DirectoryIdentity identity = DirectoryIdentity.of(dir);
-                FixedFacts known = fixedFacts.get(address);
-                if (known != null && !known.stillValid(identity, now)) {
-                    known = null;
+                PciDevice device = scan.read(address, dir);
+                if (device != null) {
+                    devices.put(address, device);
+                } else {
+                    deviceNotes.add(address + ": its sysfs link points outside " + rootDir + ": skipped");
                 }
-                if (known == null && !dir.toRealPath().startsWith(realRoot)) {
-                    notes.add(address + ": its sysfs link points outside " + rootDir + ": skipped");
-                    continue;
-                }
-                devices.put(address, readDevice(address, dir, driverModules, buffer, known, identity, now));
             } catch (DeviceVanished | NoSuchFileException e) {
-                notes.add(address + " disappeared during the scan (hot unplug?): skipped");
+                deviceNotes.add(address + " disappeared during the scan (hot unplug?): skipped");
+                scan.forget(address);
             } catch (IOException e) {
-                notes.add(address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
+                deviceNotes.add(address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
+                scan.forget(address);
             }
         }
-        fixedFacts.keySet().retainAll(listed);
+        if (known.keySet().retainAll(listed)) {
+            scan.devicesChanged = true;
+        }
+        GroupsReading groups = iommuGroups(scan.devicesChanged, scan.now);
+        notes.addAll(groups.notes());
+        notes.addAll(deviceNotes);
         Map<String, String> moduleDrivers = moduleDrivers(aliases, notes);
-        boolean iommuEnabled = groups.keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
+        boolean iommuEnabled = groups.groups().keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
         notes.addAll(aliases.problems());
-        return new HostSnapshot(rootDir.toString(), release, iommuEnabled, devices, groups, deviceNodes, aliases,
+        return new HostSnapshot(rootDir.toString(), release, iommuEnabled, devices, groups.groups(), deviceNodes, aliases,
                 moduleDrivers, notes);
     }
 
     // ---- one device ------------------------------------------------------------------------
 
     /**
-     * Reads one device. {@code known}, when not null, holds the facts sysfs fixes when it creates the
-     * device's directory, read by an earlier scan of this same directory; only what changes at run time is
-     * read again then (driver, driver_override, sriov_numvfs and virtfn links, vfio-dev, iommu_group).
+     * One pass over the devices: what it shares between devices (the attribute buffer, each driver's module
+     * and presence) and whether any device is new, gone or replaced since the last scan.
      */
-    private PciDevice readDevice(PciAddress address, Path dir, Map<String, String> driverModules, ByteBuffer buffer,
-            FixedFacts known, DirectoryIdentity identity, long now) throws DeviceVanished {
-        List<String> problems = new ArrayList<>();
-        DeviceFiles files = new DeviceFiles(address, dir, problems, buffer);
-        FixedFacts fixed = known;
-        if (fixed == null) {
+    private final class ScanOfDevices {
+        final Path rootDir;
+        final long now;
+        final ByteBuffer buffer = ByteBuffer.allocate(MAX_ATTRIBUTE_BYTES + 1);
+        final Map<String, String> driverModules = new HashMap<>();
+        final Map<String, Boolean> driverRegistered = new HashMap<>();
+        Path realRoot;
+        boolean devicesChanged;
+
+        ScanOfDevices(Path rootDir, long now) {
+            this.rootDir = rootDir;
+            this.now = now;
+        }
+
+        /** The device, or null when its sysfs link leads outside the root. */
+        PciDevice read(PciAddress address, Path dir) throws IOException, DeviceVanished {
+            DirectoryIdentity identity = DirectoryIdentity.of(dir);
+            KnownDevice last = known.get(address);
+            if (last == null || !last.identity().equals(identity)) {
+                devicesChanged = true;
+                last = null;
+            } else if (now - last.refreshAt() > 0) {
+                last = null;
+            }
+            Path realDir = last == null ? dir.toRealPath() : last.realDir();
+            if (!realDir.startsWith(realRoot())) {
+                known.remove(address);
+                return null;
+            }
+            DeviceFiles files = new DeviceFiles(address, realDir, new ArrayList<>(), buffer);
+            KnownDevice reading = last == null ? readAll(address, identity, files) : readChanging(last, files);
+            known.put(address, reading);
+            FixedFacts fixed = reading.fixed();
+            String driver = driverName(files, reading.driver().link());
+            List<String> problems = new ArrayList<>(fixed.problems());
+            problems.addAll(reading.driver().problems());
+            problems.addAll(reading.vfs().problems());
+            problems.addAll(files.problems);
+            String driverModule = driver == null ? null : driverModules.computeIfAbsent(driver, SysfsScanner.this::moduleOfDriver);
+            return new PciDevice(address, fixed.vendor(), fixed.device(), fixed.subsystemVendor(), fixed.subsystemDevice(),
+                    fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(), driver, driverModule,
+                    reading.driver().override(), fixed.bootVga(), fixed.physfn(), reading.vfs().virtfns(), reading.vfs().numVfs(),
+                    fixed.totalVfs(), reading.vfioDevs(), fixed.iommuGroup(), problems);
+        }
+
+        void forget(PciAddress address) {
+            known.remove(address);
+            devicesChanged = true;
+        }
+
+        private Path realRoot() throws IOException {
+            if (realRoot == null) {
+                realRoot = rootDir.toRealPath();
+            }
+            return realRoot;
+        }
+
+        /** Every file of the device: its first scan, a new directory at its address, or a refresh. */
+        private KnownDevice readAll(PciAddress address, DirectoryIdentity identity, DeviceFiles files) throws DeviceVanished {
             int vendor = files.hex("vendor", 4, true);
             int device = files.hex("device", 4, true);
             int subsystemVendor = files.hex("subsystem_vendor", 4, false);
@@ -142,77 +195,137 @@ public final class SysfsScanner {
             int classCode = files.hex("class", 6, true);
             String modalias = modalias(files);
             int numaNode = numaNode(files);
-            int headerType = headerType(dir);
+            int headerType = headerType(files.dir);
             boolean bootVga = "1".equals(files.text("boot_vga", false));
             PciAddress physfn = files.linkedAddress("physfn");
             int totalVfs = files.decimal("sriov_totalvfs", 0);
-            fixed = new FixedFacts(identity, now, vendor, device, subsystemVendor, subsystemDevice, classCode, modalias,
-                    numaNode, headerType, bootVga, physfn, totalVfs, problems);
-        } else {
-            problems.addAll(fixed.problems());
-        }
-        String driver = driverName(files);
-        String driverModule = driver == null ? null : driverModules.computeIfAbsent(driver, this::moduleOfDriver);
-        String override = files.text("driver_override", false);
-        if ("(null)".equals(override) || (override != null && override.isEmpty())) {
-            override = null;
-        }
-        int numVfs = fixed.totalVfs() > 0 ? files.decimal("sriov_numvfs", 0) : 0;
-        List<PciAddress> virtfns = new ArrayList<>();
-        for (int i = 0; i < numVfs; i++) {
-            PciAddress vf = files.linkedAddress("virtfn" + i);
-            if (vf != null) {
-                virtfns.add(vf);
+            String group = iommuGroupOf(files);
+            FixedFacts fixed = new FixedFacts(vendor, device, subsystemVendor, subsystemDevice, classCode, modalias,
+                    numaNode, headerType, bootVga, physfn, totalVfs, group, files.takeProblems());
+            VfFacts vfs = totalVfs > 0 ? virtualFunctions(files, files.decimal("sriov_numvfs", 0)) : VfFacts.NONE;
+            List<String> vfioDevs = vfioDevs(files.dir);
+            DriverFacts driver = driverFacts(files, files.link("driver"));
+            if (!Files.exists(files.dir)) {
+                throw new DeviceVanished();
             }
+            return new KnownDevice(identity, files.dir, now + refreshDelay(address), fixed, driver, vfs, vfioDevs);
         }
-        List<String> vfioDevs = files.mayExist("vfio-dev") ? vfioDevs(dir) : List.of();
-        String group = iommuGroupOf(files);
-        if (!Files.exists(dir)) {
-            throw new DeviceVanished();
+
+        /**
+         * What changes at run time, and only that: the vfio-dev entries, the VF links when sriov_numvfs
+         * changed, the driver link, and driver_override when the driver link changed. The driver link
+         * is read last, so when it is there the directory was there for all the rest.
+         */
+        private KnownDevice readChanging(KnownDevice last, DeviceFiles files) throws DeviceVanished {
+            List<String> vfioDevs = stillTheVfioDev(last.vfioDevs(), files.dir) ? last.vfioDevs() : vfioDevs(files.dir);
+            VfFacts vfs = last.vfs();
+            if (last.fixed().totalVfs() > 0) {
+                int numVfs = files.decimal("sriov_numvfs", 0);
+                if (numVfs != vfs.numVfs() || !files.problems.isEmpty()) {
+                    vfs = virtualFunctions(files, numVfs);
+                }
+            }
+            Path link = files.link("driver");
+            List<String> linkProblems = files.takeProblems();
+            if (Objects.equals(link, last.driver().link())) {
+                return new KnownDevice(last.identity(), last.realDir(), last.refreshAt(), last.fixed(), last.driver(), vfs, vfioDevs);
+            }
+            DriverFacts driver = driverFacts(files, link);
+            if (!linkProblems.isEmpty()) {
+                List<String> problems = new ArrayList<>(linkProblems);
+                problems.addAll(driver.problems());
+                driver = new DriverFacts(link, driver.override(), List.copyOf(problems));
+            }
+            return new KnownDevice(last.identity(), last.realDir(), last.refreshAt(), last.fixed(), driver, vfs, vfioDevs);
         }
-        if (known == null) {
-            fixedFacts.put(address, fixed);
+
+        private DriverFacts driverFacts(DeviceFiles files, Path link) throws DeviceVanished {
+            String override = files.text("driver_override", false);
+            if ("(null)".equals(override) || (override != null && override.isEmpty())) {
+                override = null;
+            }
+            return new DriverFacts(link, override, files.takeProblems());
         }
-        return new PciDevice(address, fixed.vendor(), fixed.device(), fixed.subsystemVendor(), fixed.subsystemDevice(),
-                fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(), driver, driverModule, override,
-                fixed.bootVga(), fixed.physfn(), virtfns, numVfs, fixed.totalVfs(), vfioDevs, group, problems);
+
+        private VfFacts virtualFunctions(DeviceFiles files, int numVfs) throws DeviceVanished {
+            List<PciAddress> virtfns = new ArrayList<>();
+            for (int i = 0; i < numVfs; i++) {
+                PciAddress vf = files.linkedAddress("virtfn" + i);
+                if (vf != null) {
+                    virtfns.add(vf);
+                }
+            }
+            return new VfFacts(numVfs, virtfns, files.takeProblems());
+        }
+
+        /**
+         * The driver's name from its link, with a problem when the link is not a driver's or leads nowhere
+         * (the driver is being unloaded). The kernel's links all lead to {@code bus/pci/drivers/<name>}: that
+         * directory is looked at once per driver and scan, not once per device.
+         */
+        private String driverName(DeviceFiles files, Path target) throws DeviceVanished {
+            if (target == null) {
+                return null;
+            }
+            String name = lastName(target);
+            if (!Names.isDriverName(name)) {
+                files.problem("driver link points to " + Names.quote(target.toString()) + ", not a driver");
+                return null;
+            }
+            boolean registered = target.toString().endsWith("bus/pci/drivers/" + name)
+                    ? driverRegistered.computeIfAbsent(name, n -> Files.exists(root.pciDriver(n)))
+                    : Files.exists(files.dir.resolve("driver"));
+            if (!registered) {
+                files.problem("driver link points to " + target + ", which does not exist (driver being unloaded?)");
+            }
+            return name;
+        }
+    }
+
+    /** Between {@link #REFRESH_AFTER_NANOS} and twice that, the same for a device every time. */
+    private static long refreshDelay(PciAddress address) {
+        return REFRESH_AFTER_NANOS + Math.floorMod(address.hashCode() * 0x9E3779B9L, REFRESH_AFTER_NANOS);
     }
 
     /**
-     * Which directory a device's bus link leads to: the link's target, and the directory's inode and
-     * modification time. A device unplugged and plugged again gets a new directory, so a new identity.
+     * Which directory a device's bus link leads to: the directory's inode (and file system) and
+     * modification time. A device unplugged and plugged again gets a new directory, so a new inode, and a
+     * link moved to another directory leads to another inode.
      */
-    private record DirectoryIdentity(String link, Object fileKey, FileTime modified) {
+    private record DirectoryIdentity(Object fileKey, FileTime modified) {
         static DirectoryIdentity of(Path busLink) throws IOException {
-            String link;
-            try {
-                link = Files.readSymbolicLink(busLink).toString();
-            } catch (NotLinkException e) {
-                link = "";
-            }
             BasicFileAttributes attributes = Files.readAttributes(busLink, BasicFileAttributes.class);
-            return new DirectoryIdentity(link, attributes.fileKey(), attributes.lastModifiedTime());
+            return new DirectoryIdentity(attributes.fileKey(), attributes.lastModifiedTime());
         }
+    }
+
+    /**
+     * A device as the last scan read it. A rescan reuses its facts while the directory is the same one and
+     * {@code refreshAt} has not passed, and reads the rest through {@code realDir}, the directory's real
+     * path inside the root: it was checked to be inside the root for this very directory, and each read
+     * saves the kernel following the bus link.
+     */
+    private record KnownDevice(DirectoryIdentity identity, Path realDir, long refreshAt, FixedFacts fixed, DriverFacts driver,
+            VfFacts vfs, List<String> vfioDevs) {
     }
 
     /**
      * What sysfs fixes when it creates a device's directory (ids, class, modalias, NUMA node, header type,
-     * boot_vga, physfn, sriov_totalvfs) and the problems reading them found. A scanner that scans again
-     * (the daemon keeps one) reuses them while the directory is the same one and they are younger than
-     * {@link #FIXED_FACTS_MAX_AGE_NANOS}: that skips realpath and ten attribute reads per device, most of
-     * a rescan's system calls. The root-escape check is part of what is reused: it was made for this
-     * very directory reached through this very link.
+     * boot_vga, physfn, sriov_totalvfs, the IOMMU group) and the problems reading them found: most of a
+     * first scan's system calls, none of a rescan's.
      */
-    private record FixedFacts(DirectoryIdentity identity, long readAt, int vendor, int device, int subsystemVendor,
-            int subsystemDevice, int classCode, String modalias, int numaNode, int headerType, boolean bootVga,
-            PciAddress physfn, int totalVfs, List<String> problems) {
-        FixedFacts {
-            problems = List.copyOf(problems);
-        }
+    private record FixedFacts(int vendor, int device, int subsystemVendor, int subsystemDevice, int classCode,
+            String modalias, int numaNode, int headerType, boolean bootVga, PciAddress physfn, int totalVfs,
+            String iommuGroup, List<String> problems) {
+    }
 
-        boolean stillValid(DirectoryIdentity now, long nanoTime) {
-            return identity.equals(now) && nanoTime - readAt < FIXED_FACTS_MAX_AGE_NANOS;
-        }
+    /** The driver link as read, and driver_override as it was when the link was last seen to change. */
+    private record DriverFacts(Path link, String override, List<String> problems) {
+    }
+
+    /** sriov_numvfs and the virtfn links it makes: the same VFs for the same number. */
+    private record VfFacts(int numVfs, List<PciAddress> virtfns, List<String> problems) {
+        static final VfFacts NONE = new VfFacts(0, List.of(), List.of());
     }
 
     private static String modalias(DeviceFiles files) throws DeviceVanished {
@@ -251,22 +364,6 @@ public final class SysfsScanner {
         }
     }
 
-    private static String driverName(DeviceFiles files) throws DeviceVanished {
-        Path target = files.link("driver");
-        if (target == null) {
-            return null;
-        }
-        String name = lastName(target);
-        if (!Names.isDriverName(name)) {
-            files.problem("driver link points to " + Names.quote(target.toString()) + ", not a driver");
-            return null;
-        }
-        if (!Files.exists(files.dir.resolve("driver"))) {
-            files.problem("driver link points to " + target + ", which does not exist (driver being unloaded?)");
-        }
-        return name;
-    }
-
     private String moduleOfDriver(String driver) {
         try {
             return lastName(Files.readSymbolicLink(root.pciDriver(driver).resolve("module")));
@@ -275,6 +372,16 @@ public final class SysfsScanner {
         }
     }
 
+    /**
+     * Whether the one entry vfio-dev/ had is still there. A VFIO driver gives its device exactly one (the
+     * {@code vfioN} of its cdev), so while that name is there it is all vfio-dev/ holds; a device bound
+     * again under another number fails this and is listed. One access(2) instead of a listing's five calls.
+     */
+    private static boolean stillTheVfioDev(List<String> last, Path dir) {
+        return last.size() == 1 && Files.exists(dir.resolve("vfio-dev").resolve(last.get(0)));
+    }
+
+    /** The entries of vfio-dev/: one listing, which fails without an exception when there is none. */
     private static List<String> vfioDevs(Path dir) {
         String[] names = dir.resolve("vfio-dev").toFile().list();
         if (names == null) {
@@ -394,13 +501,26 @@ public final class SysfsScanner {
         }
     }
 
-    private Map<String, IommuGroup> iommuGroups(List<String> notes) {
+    /** The IOMMU groups as one scan read them, and the notes that reading made. */
+    private record GroupsReading(List<String> ids, Map<String, IommuGroup> groups, List<String> notes, long refreshAt) {
+    }
+
+    /**
+     * The groups and their members. The kernel puts a device in its group when it adds the device and
+     * takes it out when it removes it, so while no device came, went or was replaced, and no group came or
+     * went, the members are those the last scan listed: a host with 4,096 functions has thousands of
+     * groups, and listing each one's devices was a third of a rescan.
+     */
+    private GroupsReading iommuGroups(boolean devicesChanged, long now) {
         Path dir = root.iommuGroups();
-        Map<String, IommuGroup> groups = new HashMap<>();
-        if (!Files.isDirectory(dir)) {
-            return groups;
+        List<String> ids = Files.isDirectory(dir) ? sortedNames(dir) : List.of();
+        GroupsReading last = lastGroups;
+        if (!devicesChanged && last != null && last.ids().equals(ids) && now - last.refreshAt() < 0) {
+            return last;
         }
-        for (String id : sortedNames(dir)) {
+        Map<String, IommuGroup> groups = new HashMap<>();
+        List<String> notes = new ArrayList<>();
+        for (String id : ids) {
             if (!Names.isGroupId(id)) {
                 notes.add(dir + "/" + Names.quote(id) + " is not an IOMMU group number: skipped");
                 continue;
@@ -416,7 +536,8 @@ public final class SysfsScanner {
             members.sort(null);
             groups.put(id, new IommuGroup(id, members));
         }
-        return groups;
+        lastGroups = new GroupsReading(ids, Map.copyOf(groups), List.copyOf(notes), now + REFRESH_AFTER_NANOS);
+        return lastGroups;
     }
 
     private DeviceNodes deviceNodes() {
@@ -544,6 +665,13 @@ public final class SysfsScanner {
 
         void problem(String text) {
             problems.add(text);
+        }
+
+        /** The problems found since the last call, for the facts just read. */
+        List<String> takeProblems() {
+            List<String> taken = List.copyOf(problems);
+            problems.clear();
+            return taken;
         }
 
         /** The trimmed content, or null when absent (a problem when required). */

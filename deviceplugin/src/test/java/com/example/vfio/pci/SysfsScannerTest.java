@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -193,12 +194,11 @@ class SysfsScannerTest {
         assertThat(scanner.scan().device(at("0000:41:00.0")).orElseThrow().driver()).isEqualTo("nouveau");
 
         Path device = dir.resolve("sys/devices/pci0000:00/0000:41:00.0");
+        Files.writeString(device.resolve("driver_override"), "vfio-pci\n"); // the directory itself is unchanged
         Files.delete(device.resolve("driver"));
         Files.createSymbolicLink(device.resolve("driver"), Path.of("../../../bus/pci/drivers/vfio-pci"));
         Files.createDirectories(device.resolve("vfio-dev/vfio0"));
         PciDevice moved = scanner.scan().device(at("0000:41:00.0")).orElseThrow();
-        Files.writeString(device.resolve("driver_override"), "vfio-pci\n"); // the directory itself is unchanged
-        PciDevice overridden = scanner.scan().device(at("0000:41:00.0")).orElseThrow();
 
         host.remove("0000:41:00.0");
         host.device("0000:41:00.0").ids(0x1002, 0x740f).numa(1).group("14");
@@ -208,12 +208,64 @@ class SysfsScannerTest {
         assertThat(moved.driver()).isEqualTo("vfio-pci");
         assertThat(moved.vfioDevs()).containsExactly("vfio0");
         assertThat(moved.vendor()).isEqualTo(0x10de);
-        assertThat(overridden.driverOverride()).isEqualTo("vfio-pci");
-        assertThat(overridden.driver()).isEqualTo("vfio-pci");
+        assertThat(moved.driverOverride()).isEqualTo("vfio-pci");
         assertThat(replaced.vendor()).isEqualTo(0x1002);
         assertThat(replaced.device()).isEqualTo(0x740f);
         assertThat(replaced.numaNode()).isEqualTo(1);
         assertThat(replaced.driver()).isNull();
+    }
+
+    @Test
+    @DisplayName("a scanner that scans again lists a group's members again when one of them is unplugged or plugged in")
+    void rescansFollowGroupMembers() {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).group("14");
+        host.device("0000:41:00.1").ids(0x10de, 0x22a3).group("14");
+        SysfsScanner scanner = new SysfsScanner(host.write().root());
+        IommuGroup before = scanner.scan().group("14").orElseThrow();
+        IommuGroup unchanged = scanner.scan().group("14").orElseThrow();
+
+        unplug("0000:41:00.1", "14");
+        HostSnapshot afterUnplug = scanner.scan();
+        host.write();
+        IommuGroup afterReplug = scanner.scan().group("14").orElseThrow();
+
+        assertThat(before.members()).containsExactly(at("0000:41:00.0"), at("0000:41:00.1"));
+        assertThat(unchanged).isEqualTo(before);
+        assertThat(afterUnplug.devices()).containsOnlyKeys(at("0000:41:00.0"));
+        assertThat(afterUnplug.group("14").orElseThrow().members()).containsExactly(at("0000:41:00.0"));
+        assertThat(afterReplug.members()).containsExactly(at("0000:41:00.0"), at("0000:41:00.1"));
+    }
+
+    @Test
+    @DisplayName("a device seen before whose link is turned to a directory outside the root is dropped on the next scan")
+    void knownDeviceLinkMovedOutsideRoot() throws IOException {
+        FakeHost host = FakeHost.at(dir.resolve("host"));
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).group("14");
+        host.device("0000:42:00.0").group("15");
+        SysfsScanner scanner = new SysfsScanner(host.write().root());
+        assertThat(scanner.scan().devices()).containsKey(at("0000:41:00.0"));
+
+        Path outside = Files.createDirectories(dir.resolve("outside/0000:41:00.0"));
+        Files.writeString(outside.resolve("vendor"), "0x8086\n");
+        Path link = dir.resolve("host/sys/bus/pci/devices/0000:41:00.0");
+        Files.delete(link);
+        Files.createSymbolicLink(link, outside);
+        HostSnapshot snapshot = scanner.scan();
+
+        assertThat(snapshot.devices()).containsOnlyKeys(at("0000:42:00.0"));
+        assertThat(snapshot.notes()).singleElement().asString().contains("0000:41:00.0: its sysfs link points outside");
+    }
+
+    /** Hot unplug the way the kernel leaves sysfs: the bus link, the group's entry, then the directory. */
+    private void unplug(String address, String group) {
+        try {
+            Files.delete(dir.resolve("sys/bus/pci/devices/" + address));
+            Files.delete(dir.resolve("sys/kernel/iommu_groups/" + group + "/devices/" + address));
+            FakeHost.deleteTree(dir.resolve("sys/devices/pci0000:00/" + address));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     @Test
