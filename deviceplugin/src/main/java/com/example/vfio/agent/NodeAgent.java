@@ -208,8 +208,8 @@ public final class NodeAgent implements AutoCloseable {
                 for (String address : d.addresses()) {
                     String allocatedTo = null;
                     if (hold != null && hold.addresses().contains(address)) {
-                        // one word each: the status line's held= takes no spaces
-                        allocatedTo = PublishedResource.DOMAIN + "/" + hold.resource();
+                        // one word each: the status line's held= takes no spaces; the hold names the full resource
+                        allocatedTo = hold.resource();
                     } else if (hold != null) {
                         allocatedTo = "with:" + hold.holders();
                     }

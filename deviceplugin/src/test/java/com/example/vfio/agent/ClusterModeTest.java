@@ -152,6 +152,23 @@ class ClusterModeTest {
     }
 
     @Test
+    void a_pod_allocating_the_gpu_while_the_host_stays_unchanged_shows_in_the_status_with_the_resource_name()
+            throws Exception {
+        createNodeState(List.of(
+                new DesiredDevice(GPU, "auto", "gpu", "gpus", AllocationUnit.Device, null, null, null),
+                new DesiredDevice(AUDIO, "vfio-pci", null, "gpus", null, null, null, GPU)));
+        startAgent();
+        eventually().until(() -> kubelet.devices(GPU_RESOURCE).equals(Map.of(GPU, "Healthy")));
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+        assertThat(status().orElseThrow().device(GPU).orElseThrow().getAllocatedTo()).isNull();
+
+        kubelet.allocateToPod("vm-a", GPU_RESOURCE, List.of(GPU)); // sysfs does not change: only the holds do
+
+        eventually().until(() -> status().orElseThrow().device(GPU).orElseThrow().getAllocatedTo() != null);
+        assertThat(status().orElseThrow().device(GPU).orElseThrow().getAllocatedTo()).isEqualTo(GPU_RESOURCE);
+    }
+
+    @Test
     void refusing_the_boot_vga_fails_the_sync_and_says_why_where_kubectl_describe_shows_it() throws Exception {
         createNodeState(List.of(new DesiredDevice(VGA, "vfio-pci", "gpu", "everything", null, null, null, null),
                 new DesiredDevice(GPU2, "auto", "gpu", "everything", null, null, null, null)));
