@@ -66,6 +66,7 @@ public final class NodeAgent implements AutoCloseable {
     private Instant failedBindAt;
     private boolean passQueued;
     private VfioNodeStateStatus lastBuilt;
+    private StatusInputsKey lastBuiltFrom;
 
     /** Has the kubelet side rescan now, on the calling thread ({@link NodeDaemon#rescanNow()}). */
     @FunctionalInterface
@@ -189,18 +190,36 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     private void publishStatus(boolean binding) {
+        Map<String, GroupAllocations.Hold> held = holds.get();
+        Map<PciAddress, String> hostDrivers = engine == null ? Map.of() : hostDrivers(engine.journal());
+        StatusInputsKey key = new StatusInputsKey(assessment, resources, held, spec, List.copyOf(outcomes.values()),
+                hostDrivers, binding);
+        if (key.sameAs(lastBuiltFrom)) {
+            return; // every rescan of an unchanged host comes here: the status it would build is the last one
+        }
         List<BindResult> results = outcomes.values().stream().map(DeviceOutcome::toBindResult).toList();
         List<DesiredDevice> desired = engine != null ? spec.devices() : spec.devices().stream()
                 .map(NodeAgent::unmanaged).toList();
-        StatusInputs in = new StatusInputs(assessment, desired, spec.generation(), publications(), results,
-                engine == null ? Map.of() : hostDrivers(engine.journal()), binding, null, clock.instant());
+        StatusInputs in = new StatusInputs(assessment, desired, spec.generation(), publications(held), results,
+                hostDrivers, binding, null, clock.instant());
         lastBuilt = builder.build(in, lastBuilt);
+        lastBuiltFrom = key;
         publisher.offer(lastBuilt);
     }
 
+    /** What the last status was built from; the assessment by identity (the scanner reuses an unchanged one). */
+    private record StatusInputsKey(HostAssessment assessment, List<PublishedResource> resources,
+            Map<String, GroupAllocations.Hold> holds, NodeSpec spec, List<DeviceOutcome> outcomes,
+            Map<PciAddress, String> hostDrivers, boolean binding) {
+        boolean sameAs(StatusInputsKey other) {
+            return other != null && other.assessment == assessment && other.resources.equals(resources)
+                    && other.holds.equals(holds) && other.spec.equals(spec) && other.outcomes.equals(outcomes)
+                    && other.hostDrivers.equals(hostDrivers) && other.binding == binding;
+        }
+    }
+
     /** What the kubelet sees per address: the host view with the allocation holds laid over it. */
-    private Map<PciAddress, DevicePublication> publications() {
-        Map<String, GroupAllocations.Hold> held = holds.get();
+    private Map<PciAddress, DevicePublication> publications(Map<String, GroupAllocations.Hold> held) {
         Map<PciAddress, DevicePublication> out = new HashMap<>();
         for (PublishedResource r : resources) {
             for (PublishedDevice d : GroupLockOverlay.apply(r, held).devices()) {

@@ -43,6 +43,7 @@ public final class NodeDaemon implements AutoCloseable {
     private final Set<String> notesSeen = new HashSet<>();
     private volatile List<PublishedResource> last = List.of();
     private List<DesiredResource> lastDesired = List.of();
+    private HostAssessment lastAssessment;
     private volatile boolean running = true;
     private volatile RescanListener listener = (assessment, resources) -> { };
     private volatile String scanProblem;
@@ -124,13 +125,21 @@ public final class NodeDaemon implements AutoCloseable {
             HostAssessment assessment = null;
             try {
                 HostSnapshot snapshot = scanner.scan();
-                logNewNotes(snapshot);
-                assessment = analyzer.assess(snapshot);
+                HostAssessment before = lastAssessment;
+                boolean hostUnchanged = before != null && before.snapshot() == snapshot;
+                if (!hostUnchanged) {
+                    logNewNotes(snapshot);
+                }
+                assessment = hostUnchanged ? before : analyzer.assess(snapshot);
+                lastAssessment = assessment;
                 HostAssessment assessed = assessment;
                 List<DesiredResource> desired = DesiredResource.keepVanished(
                         DesiredResource.from(source.desired(assessment)), lastDesired, snapshot.devices().keySet());
+                // the scanner hands back the same snapshot when nothing changed: then, with the same desired
+                // resources, the same list goes on and the kubelet side recognises it without comparing
+                resources = hostUnchanged && desired.equals(lastDesired) && scanProblem == null ? last
+                        : desired.stream().map(r -> r.published(assessed)).toList();
                 lastDesired = desired;
-                resources = desired.stream().map(r -> r.published(assessed)).toList();
                 if (scanProblem != null) {
                     LOG.info("host scan works again");
                     scanProblem = null;

@@ -42,6 +42,8 @@ public final class PoliciesFileSource implements DesiredStateSource {
     private final String nodeName;
     private final Map<String, String> nodeLabels;
     private List<String> lastTrouble = List.of();
+    private HostAssessment lastPlannedFor;
+    private List<DesiredDevice> lastPlan;
 
     public PoliciesFileSource(String file, List<VfioBindingPolicy> policies, String nodeName,
                               Map<String, String> nodeLabels) {
@@ -76,11 +78,16 @@ public final class PoliciesFileSource implements DesiredStateSource {
         return policies;
     }
 
+    /** Planned again only for another assessment: the daemon hands over the same one while the host is unchanged. */
     @Override
-    public List<DesiredDevice> desired(HostAssessment current) {
-        NodePlan plan = NodePlanner.plan(nodeName, nodeLabels, facts(current), policies);
-        logTroubleOnce(plan);
-        return plan.devices();
+    public synchronized List<DesiredDevice> desired(HostAssessment current) {
+        if (current != lastPlannedFor) {
+            NodePlan plan = NodePlanner.plan(nodeName, nodeLabels, facts(current), policies);
+            logTroubleOnce(plan);
+            lastPlan = plan.devices();
+            lastPlannedFor = current;
+        }
+        return lastPlan;
     }
 
     static List<DeviceFacts> facts(HostAssessment current) {

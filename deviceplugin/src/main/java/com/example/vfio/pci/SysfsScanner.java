@@ -59,6 +59,7 @@ public final class SysfsScanner {
     private final Map<PciAddress, KnownDevice> known = new HashMap<>();
     private final Map<Path, ParsedAliases> parsedAliases = new HashMap<>();
     private GroupsReading lastGroups;
+    private HostSnapshot lastSnapshot;
 
     public SysfsScanner(HostRoot root) {
         this.root = root;
@@ -119,8 +120,33 @@ public final class SysfsScanner {
         Map<String, String> moduleDrivers = moduleDrivers(aliases, notes);
         boolean iommuEnabled = groups.groups().keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
         notes.addAll(aliases.problems());
-        return new HostSnapshot(rootDir.toString(), release, iommuEnabled, devices, groups.groups(), deviceNodes, aliases,
-                moduleDrivers, notes);
+        HostSnapshot last = lastSnapshot;
+        if (last != null && sameDevices(devices, last.devices()) && groups.groups() == last.groups()
+                && aliases.equals(last.aliases()) && Objects.equals(release, last.kernelRelease())
+                && deviceNodes.equals(last.deviceNodes()) && moduleDrivers.equals(last.moduleDrivers())
+                && notes.equals(last.notes())) {
+            return last;
+        }
+        lastSnapshot = new HostSnapshot(rootDir.toString(), release, iommuEnabled, devices, groups.groups(), deviceNodes,
+                aliases, moduleDrivers, notes);
+        return lastSnapshot;
+    }
+
+    /**
+     * Whether every device is the very object of the last snapshot: a device that reads as it did is
+     * handed back as the same object, so when nothing changed the scan returns the last snapshot itself,
+     * and what is computed from a snapshot need not be computed again.
+     */
+    private static boolean sameDevices(Map<PciAddress, PciDevice> now, Map<PciAddress, PciDevice> before) {
+        if (now.size() != before.size()) {
+            return false;
+        }
+        for (Map.Entry<PciAddress, PciDevice> e : now.entrySet()) {
+            if (before.get(e.getKey()) != e.getValue()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     // ---- one device ------------------------------------------------------------------------
@@ -168,10 +194,13 @@ public final class SysfsScanner {
             problems.addAll(reading.vfs().problems());
             problems.addAll(files.problems);
             String driverModule = driver == null ? null : driverModules.computeIfAbsent(driver, SysfsScanner.this::moduleOfDriver);
-            return new PciDevice(address, fixed.vendor(), fixed.device(), fixed.subsystemVendor(), fixed.subsystemDevice(),
-                    fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(), driver, driverModule,
-                    reading.driver().override(), fixed.bootVga(), fixed.physfn(), reading.vfs().virtfns(), reading.vfs().numVfs(),
-                    fixed.totalVfs(), reading.vfioDevs(), fixed.iommuGroup(), problems);
+            PciDevice device = new PciDevice(address, fixed.vendor(), fixed.device(), fixed.subsystemVendor(),
+                    fixed.subsystemDevice(), fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(),
+                    driver, driverModule, reading.driver().override(), fixed.bootVga(), fixed.physfn(),
+                    reading.vfs().virtfns(), reading.vfs().numVfs(), fixed.totalVfs(), reading.vfioDevs(),
+                    fixed.iommuGroup(), problems);
+            PciDevice before = lastSnapshot == null ? null : lastSnapshot.devices().get(address);
+            return device.equals(before) ? before : device;
         }
 
         void forget(PciAddress address) {

@@ -139,10 +139,13 @@ public final class DevicePluginServer implements AutoCloseable {
         }
     }
 
-    /** Takes a new host view of the resource (from a rescan). */
+    /** Takes a new host view of the resource (from a rescan); the same view again changes nothing. */
     public void publish(PublishedResource hostView) {
         if (!hostView.name().equals(name)) {
             throw new IllegalArgumentException("resource " + hostView.name() + " published on the server of " + name);
+        }
+        if (hostView.equals(host)) {
+            return;
         }
         host = hostView;
         republish();

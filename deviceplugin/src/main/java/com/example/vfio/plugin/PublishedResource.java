@@ -54,7 +54,7 @@ public final class PublishedResource {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof PublishedResource other && name.equals(other.name) && devices.equals(other.devices)
+        return o == this || o instanceof PublishedResource other && name.equals(other.name) && devices.equals(other.devices)
                 && hostNodes.equals(other.hostNodes);
     }
 

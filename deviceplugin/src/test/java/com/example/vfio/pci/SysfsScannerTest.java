@@ -216,6 +216,28 @@ class SysfsScannerTest {
     }
 
     @Test
+    @DisplayName("a rescan of an unchanged host hands back the same snapshot; a driver move, a new one sharing the untouched devices")
+    void unchangedHostGivesTheSameSnapshot() throws IOException {
+        FakeHost host = FakeHost.at(dir);
+        host.driver("vfio-pci", "vfio_pci");
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).group("14").driver("nouveau", "nouveau");
+        host.device("0000:42:00.0").ids(0x10de, 0x2330).group("15").driver("nouveau", "nouveau");
+        SysfsScanner scanner = new SysfsScanner(host.write().root());
+        HostSnapshot first = scanner.scan();
+        HostSnapshot again = scanner.scan();
+
+        Path device = dir.resolve("sys/devices/pci0000:00/0000:41:00.0");
+        Files.delete(device.resolve("driver"));
+        Files.createSymbolicLink(device.resolve("driver"), Path.of("../../../bus/pci/drivers/vfio-pci"));
+        HostSnapshot moved = scanner.scan();
+
+        assertThat(again).isSameAs(first);
+        assertThat(moved).isNotSameAs(first);
+        assertThat(moved.device(at("0000:41:00.0")).orElseThrow().driver()).isEqualTo("vfio-pci");
+        assertThat(moved.device(at("0000:42:00.0")).orElseThrow()).isSameAs(first.device(at("0000:42:00.0")).orElseThrow());
+    }
+
+    @Test
     @DisplayName("a scanner that scans again lists a group's members again when one of them is unplugged or plugged in")
     void rescansFollowGroupMembers() {
         FakeHost host = FakeHost.at(dir);
