@@ -180,7 +180,7 @@ public final class FanOutProbe {
         Map<String, Long> requestsBefore = cluster.responses();
         long errorsBefore = logs.count();
         long cpuBefore = os.getProcessCpuTime();
-        Map<String, Long> threadCpuBefore = threadCpu();
+        Map<Long, Long> threadCpuBefore = threadCpu();
         t = System.nanoTime();
         VfioBindingPolicy changed = cluster.client.resources(VfioBindingPolicy.class).withName(CHANGED_POLICY).edit(p -> {
             p.getSpec().setResourceName(NEW_RESOURCE);
@@ -188,16 +188,10 @@ public final class FanOutProbe {
         });
         long fanOutAt = fanOut.await("policy change on every node");
         long cpuAfter = os.getProcessCpuTime();
-        Map<String, Long> threadCpuAfter = threadCpu();
+        Map<Long, Long> threadCpuAfter = threadCpu();
         results.put("fan_out_ms", ms(fanOutAt - t));
         results.put("fan_out_process_cpu_ms", ms(cpuAfter - cpuBefore));
         results.put("fan_out_mock_server_cpu_ms", ms(delta(threadCpuBefore, threadCpuAfter, n -> n.startsWith("vert.x-"))));
-        if (Boolean.getBoolean("fanout.threads")) {
-            Map<String, Long> byGroup = new java.util.TreeMap<>();
-            threadCpuAfter.forEach((k, v) -> byGroup.merge(k.substring(k.indexOf(' ') + 1).replaceAll("\\d+", "#"),
-                    v - threadCpuBefore.getOrDefault(k, 0L), Long::sum));
-            byGroup.forEach((k, v) -> logs.original.printf("thread group %s: %.1f ms%n", k, v / 1e6));
-        }
         results.put("fan_out_spec_writes", Integer.toString(fanOut.specChanges.get()));
         results.put("fan_out_requests", requests(requestsBefore, cluster.responses()));
         results.put("heap_used_after_fan_out_mib", mib(ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed()));
@@ -412,22 +406,28 @@ public final class FanOutProbe {
         }
     }
 
-    private Map<String, Long> threadCpu() {
-        Map<String, Long> cpu = new LinkedHashMap<>();
-        for (var info : threads.getThreadInfo(threads.getAllThreadIds())) {
-            if (info != null) {
-                long ns = threads.getThreadCpuTime(info.getThreadId());
-                if (ns >= 0) {
-                    cpu.put(info.getThreadId() + " " + info.getThreadName(), ns);
-                }
+    /** CPU time per live thread, by thread id (JOSDK renames its pool threads while they reconcile). */
+    private Map<Long, Long> threadCpu() {
+        Map<Long, Long> cpu = new LinkedHashMap<>();
+        for (long id : threads.getAllThreadIds()) {
+            long ns = threads.getThreadCpuTime(id);
+            if (ns >= 0) {
+                cpu.put(id, ns);
             }
         }
         return cpu;
     }
 
-    private static long delta(Map<String, Long> before, Map<String, Long> after, Predicate<String> threadName) {
-        return after.entrySet().stream().filter(e -> threadName.test(e.getKey().substring(e.getKey().indexOf(' ') + 1)))
-                .mapToLong(e -> e.getValue() - before.getOrDefault(e.getKey(), 0L)).sum();
+    /** CPU used between the two snapshots by the threads whose name (now) passes {@code threadName}. */
+    private long delta(Map<Long, Long> before, Map<Long, Long> after, Predicate<String> threadName) {
+        long sum = 0;
+        for (var e : after.entrySet()) {
+            var info = threads.getThreadInfo(e.getKey());
+            if (info != null && threadName.test(info.getThreadName())) {
+                sum += e.getValue() - before.getOrDefault(e.getKey(), 0L);
+            }
+        }
+        return sum;
     }
 
     /** Requests answered between two tallies, e.g. "PATCH_vfionodestates_200:1000,...". */
