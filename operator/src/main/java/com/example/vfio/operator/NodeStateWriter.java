@@ -55,9 +55,12 @@ final class NodeStateWriter {
             client.resource(applied).fieldManager(OperatorSettings.FIELD_MANAGER).forceConflicts().serverSideApply();
         } else {
             // JSON Patch "add" replaces the whole spec: a merge patch would do too on a real API server, but the
-            // fabric8 mock appends to lists when merging.
+            // fabric8 mock appends to lists when merging. Patched through an object holding only the name: by name
+            // alone (withName(name).patch) fabric8 first GETs the whole object, a second request per node.
             String patch = Serialization.asJson(List.of(Map.of("op", "add", "path", "/spec", "value", spec)));
-            client.resources(VfioNodeState.class).withName(name).patch(PatchContext.of(PatchType.JSON), patch);
+            VfioNodeState target = new VfioNodeState();
+            target.setMetadata(new ObjectMetaBuilder().withName(name).build());
+            client.resource(target).patch(PatchContext.of(PatchType.JSON), patch);
         }
     }
 

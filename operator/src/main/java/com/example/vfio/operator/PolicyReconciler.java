@@ -54,6 +54,8 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
      * arrives; this keeps one Event per change. JOSDK never reconciles one policy on two threads at once.
      */
     private final Map<String, List<Condition>> announced = new ConcurrentHashMap<>();
+    /** Every node-state change rolls up every policy: nodes are planned again only when their inputs changed. */
+    private final NodePlans plans = new NodePlans();
 
     PolicyReconciler(EventRecorder events, Clock clock, Duration releaseRecheck, boolean serverSideApply) {
         this.events = events;
@@ -82,7 +84,7 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
 
     @Override
     public UpdateControl<VfioBindingPolicy> reconcile(VfioBindingPolicy policy, Context<VfioBindingPolicy> context) {
-        PolicyRollup rollup = PolicyRollup.compute(policy, context.getPrimaryCache().list().toList(), observations());
+        PolicyRollup rollup = rollup(policy, context);
         VfioBindingPolicyStatus old = policy.getStatus();
         VfioBindingPolicyStatus fresh = rollup.toStatus(policy);
         fresh.setConditions(Conditions.merge(old == null ? null : old.getConditions(), fresh.getConditions(), now()));
@@ -108,7 +110,7 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
 
     @Override
     public DeleteControl cleanup(VfioBindingPolicy policy, Context<VfioBindingPolicy> context) {
-        PolicyRollup rollup = PolicyRollup.compute(policy, context.getPrimaryCache().list().toList(), observations());
+        PolicyRollup rollup = rollup(policy, context);
         if (rollup.released()) {
             events.record(policy, EventRecorder.NORMAL, "DevicesReleased",
                     "policy deleted; its devices are back on their host drivers");
@@ -118,6 +120,13 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
         }
         LOG.info("policy {} is being deleted; waiting for host drivers on {}", policy.getMetadata().getName(), rollup.releasing());
         return DeleteControl.noFinalizerRemoval().rescheduleAfter(releaseRecheck.toMillis());
+    }
+
+    private PolicyRollup rollup(VfioBindingPolicy policy, Context<VfioBindingPolicy> context) {
+        List<VfioBindingPolicy> all = context.getPrimaryCache().list().toList();
+        List<NodeObservation> observed = observations();
+        plans.retain(observed.stream().map(NodeObservation::name).collect(Collectors.toSet()));
+        return PolicyRollup.compute(policy, all, observed, plans.under(all));
     }
 
     private List<NodeObservation> observations() {

@@ -15,6 +15,7 @@ import io.fabric8.kubernetes.api.model.Condition;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 import static com.example.vfio.api.VfioBindingPolicyStatus.CONFLICT;
@@ -42,6 +43,12 @@ record PolicyRollup(int matchedNodes, int readyNodes, int matchedDevices, int re
     private static final int MAX_LISTED = 5;
 
     static PolicyRollup compute(VfioBindingPolicy policy, List<VfioBindingPolicy> allPolicies, List<NodeObservation> nodes) {
+        return compute(policy, allPolicies, nodes, n -> NodePlanner.plan(n.name(), n.labels(), n.inventory(), allPolicies));
+    }
+
+    /** @param planner the plan of a node under {@code allPolicies} (the operator keeps them: {@link NodePlans}) */
+    static PolicyRollup compute(VfioBindingPolicy policy, List<VfioBindingPolicy> allPolicies, List<NodeObservation> nodes,
+                                Function<NodeObservation, NodePlan> planner) {
         String name = policy.getMetadata().getName();
         boolean deleting = policy.getMetadata().getDeletionTimestamp() != null;
         List<PolicyProblem> problems = new ArrayList<>();
@@ -58,7 +65,7 @@ record PolicyRollup(int matchedNodes, int readyNodes, int matchedDevices, int re
             if (problem != null || !node.hasInventory()) {
                 continue;
             }
-            NodePlan plan = NodePlanner.plan(node.name(), node.labels(), node.inventory(), allPolicies);
+            NodePlan plan = planner.apply(node);
             PolicyMatch match = plan.policies().get(name);
             if (match == null || match.assigned().size() + match.companions().size() + match.conflicted().size() == 0) {
                 continue;

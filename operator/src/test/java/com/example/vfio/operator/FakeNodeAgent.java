@@ -20,21 +20,21 @@ import java.util.Objects;
 
 /**
  * Plays the node agent in operator tests: writes {@code status} of its VfioNodeState the way the real agent does,
- * binding every desired device unless told to refuse one.
+ * binding every desired device unless told to refuse one. Public for the bench module's FanOutProbe.
  */
-final class FakeNodeAgent {
+public final class FakeNodeAgent {
     private final KubernetesClient client;
     private final String node;
     private final Map<String, InventoryDevice> hardware = new LinkedHashMap<>();
     private final Map<String, String> refusals = new HashMap<>();
 
-    FakeNodeAgent(KubernetesClient client, String node) {
+    public FakeNodeAgent(KubernetesClient client, String node) {
         this.client = client;
         this.node = node;
     }
 
     /** A device as the kernel presents it before anything was rebound. */
-    FakeNodeAgent device(String address, String vendor, String device, String cls, String driver, String group) {
+    public FakeNodeAgent device(String address, String vendor, String device, String cls, String driver, String group) {
         hardware.put(address, new InventoryDevice(address, vendor, device, cls, driver, group));
         return this;
     }
@@ -51,7 +51,7 @@ final class FakeNodeAgent {
     }
 
     /** One pass of the agent: read the spec, "bind", write the status (observedGeneration = the spec's generation). */
-    void sync() {
+    public void sync() {
         for (int attempt = 1; ; attempt++) {
             try {
                 syncOnce();

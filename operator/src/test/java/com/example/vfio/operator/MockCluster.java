@@ -8,6 +8,7 @@ import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.api.model.authorization.v1.SelfSubjectRulesReviewBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.kubernetes.client.utils.Serialization;
@@ -15,6 +16,8 @@ import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
 import io.fabric8.mockwebserver.ServerRequest;
 import io.fabric8.mockwebserver.ServerResponse;
+import io.fabric8.mockwebserver.http.MockResponse;
+import io.fabric8.mockwebserver.http.RecordedRequest;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,13 +30,17 @@ import java.util.Queue;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The fabric8 mock API server in CRUD mode with the checked-in CRDs (crds/*.yml at the repository root) applied,
- * and the operator running against it with plain patches (the mock answers server-side apply with 415).
+ * and the operator running against it with plain patches (the mock answers server-side apply with 415). The client
+ * uses the JDK HTTP client, as the operator's jar does. Public for the bench module's FanOutProbe (operator test-jar).
  */
-final class MockCluster implements AutoCloseable {
+public final class MockCluster implements AutoCloseable {
     /** The mock logs every request through java.util.logging; held here so the level sticks. */
     private static final java.util.logging.Logger MOCK_LOG = java.util.logging.Logger.getLogger("io.fabric8.mockwebserver");
 
@@ -43,14 +50,23 @@ final class MockCluster implements AutoCloseable {
 
     static final Path CRD_DIR = Path.of(System.getProperty("crds.dir", "../crds"));
 
-    final KubernetesMockServer server;
-    final KubernetesClient client;
+    public final KubernetesMockServer server;
+    public final KubernetesClient client;
+    private final Map<String, LongAdder> responses = new ConcurrentHashMap<>();
     private VfioOperator operator;
 
-    MockCluster() {
+    public MockCluster() {
         Map<ServerRequest, Queue<ServerResponse>> expectations = new HashMap<>();
+        KubernetesMixedDispatcher dispatcher = new KubernetesMixedDispatcher(expectations) {
+            @Override
+            public MockResponse dispatch(RecordedRequest request) {
+                MockResponse response = super.dispatch(request);
+                responses.computeIfAbsent(tally(request, response.code()), k -> new LongAdder()).increment();
+                return response;
+            }
+        };
         server = new KubernetesMockServer(new Context(Serialization.jsonMapper()), new MockWebServer(), expectations,
-                new KubernetesMixedDispatcher(expectations), false);
+                dispatcher, false);
         server.init();
         // The mock has no authorizer (everything is allowed); say so to JOSDK's leader-election permission check.
         server.expect().post().withPath("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews")
@@ -58,7 +74,7 @@ final class MockCluster implements AutoCloseable {
                         .addNewResourceRule().withApiGroups("*").withResources("*").withVerbs("*").endResourceRule()
                         .endStatus().build())
                 .always();
-        client = server.createClient();
+        client = server.createClient(new JdkHttpClientFactory());
         for (String file : List.of("vfiobindingpolicies.vfio.example.com-v1.yml", "vfionodestates.vfio.example.com-v1.yml")) {
             try (InputStream in = Files.newInputStream(CRD_DIR.resolve(file))) {
                 CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions().load(in).item();
@@ -69,13 +85,37 @@ final class MockCluster implements AutoCloseable {
         }
     }
 
-    MockCluster startOperator(OperatorSettings settings) {
+    /**
+     * Responses the API server gave so far, counted by "METHOD resource[/subresource] code" (WATCH for a watch
+     * request), e.g. {@code PATCH vfionodestates/status 200}.
+     */
+    public Map<String, Long> responses() {
+        Map<String, Long> counts = new TreeMap<>();
+        responses.forEach((k, v) -> counts.put(k, v.sum()));
+        return counts;
+    }
+
+    static String tally(RecordedRequest request, int code) {
+        String path = request.getPath() == null ? "" : request.getPath();
+        int q = path.indexOf('?');
+        String query = q < 0 ? "" : path.substring(q + 1);
+        String[] parts = (q < 0 ? path : path.substring(0, q)).replaceFirst("^/+", "").split("/");
+        int i = parts.length > 0 && parts[0].equals("api") ? 2 : 3; // /api/v1/... or /apis/group/version/...
+        if (parts.length > i + 1 && parts[i].equals("namespaces")) {
+            i += 2;
+        }
+        String resource = parts.length > i ? parts[i] + (parts.length > i + 2 ? "/" + parts[i + 2] : "") : path;
+        String method = "GET".equals(request.getMethod()) && query.contains("watch=true") ? "WATCH" : request.getMethod();
+        return method + " " + resource + " " + code;
+    }
+
+    public MockCluster startOperator(OperatorSettings settings) {
         operator = new VfioOperator(client, settings, Clock.systemUTC());
         operator.start();
         return this;
     }
 
-    MockCluster startOperator() {
+    public MockCluster startOperator() {
         return startOperator(OperatorSettings.defaults().withServerSideApply(false).withHealthPort(-1)
                 .withReleaseRecheck(java.time.Duration.ofMillis(500)));
     }
@@ -84,7 +124,7 @@ final class MockCluster implements AutoCloseable {
         return operator;
     }
 
-    Node addNode(String name, Map<String, String> labels) {
+    public Node addNode(String name, Map<String, String> labels) {
         return client.resource(new NodeBuilder().withNewMetadata().withName(name).withUid(UUID.randomUUID().toString())
                 .withLabels(labels).endMetadata().build()).create();
     }
@@ -100,7 +140,7 @@ final class MockCluster implements AutoCloseable {
         });
     }
 
-    VfioBindingPolicy apply(VfioBindingPolicy policy) {
+    public VfioBindingPolicy apply(VfioBindingPolicy policy) {
         return client.resource(policy).create();
     }
 
@@ -108,11 +148,11 @@ final class MockCluster implements AutoCloseable {
         client.resources(VfioBindingPolicy.class).withName(name).delete();
     }
 
-    Optional<VfioNodeState> nodeState(String name) {
+    public Optional<VfioNodeState> nodeState(String name) {
         return Optional.ofNullable(client.resources(VfioNodeState.class).withName(name).get());
     }
 
-    Optional<VfioBindingPolicy> policy(String name) {
+    public Optional<VfioBindingPolicy> policy(String name) {
         return Optional.ofNullable(client.resources(VfioBindingPolicy.class).withName(name).get());
     }
 

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -59,5 +60,22 @@ class NodeStateWriterTest {
         assertThat(state.getSpec()).isEqualTo(spec);
         assertThat(state.getStatus().getKernelRelease()).isEqualTo("6.12.0");
         assertThat(writer.create(cluster.client.nodes().withName("gpu-1").get())).as("second create finds it there").isFalse();
+    }
+
+    @Test
+    void without_ssa_a_spec_write_is_one_patch_and_no_read() {
+        cluster.addNode("gpu-1", Map.of());
+        NodeStateWriter writer = new NodeStateWriter(cluster.client, false);
+        writer.create(cluster.client.nodes().withName("gpu-1").get());
+        Map<String, Long> before = cluster.responses();
+
+        writer.writeSpec("gpu-1", spec);
+
+        Map<String, Long> requests = new TreeMap<>(cluster.responses());
+        before.forEach((k, v) -> requests.merge(k, -v, Long::sum));
+        requests.values().removeIf(n -> n == 0);
+        assertThat(requests).hasSize(1);
+        assertThat(requests.keySet().iterator().next()).startsWith("PATCH vfionodestates 2");
+        assertThat(cluster.nodeState("gpu-1").orElseThrow().getSpec()).isEqualTo(spec);
     }
 }

@@ -8,8 +8,8 @@ import com.example.vfio.api.VfioBindingPolicySpec;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 
-/** Policies as an admin writes them. */
-final class Policies {
+/** Policies as an admin writes them. Public for the bench module's FanOutProbe. */
+public final class Policies {
     private final VfioBindingPolicy policy = new VfioBindingPolicy();
 
     private Policies(String name) {
@@ -17,19 +17,19 @@ final class Policies {
         policy.setSpec(new VfioBindingPolicySpec());
     }
 
-    static Policies policy(String name) {
+    public static Policies policy(String name) {
         return new Policies(name);
     }
 
-    Policies select(DeviceSelector s) { policy.getSpec().setSelector(s); return this; }
-    Policies driver(String d) { policy.getSpec().setDriver(d); return this; }
-    Policies resource(String r) { policy.getSpec().setResourceName(r); return this; }
-    Policies priority(int p) { policy.getSpec().setPriority(p); return this; }
-    Policies companions(Companions c) { policy.getSpec().setCompanions(c); return this; }
-    Policies unit(AllocationUnit u) { policy.getSpec().setAllocationUnit(u); return this; }
-    Policies onNodes(String key, String value) {
+    public Policies select(DeviceSelector s) { policy.getSpec().setSelector(s); return this; }
+    public Policies driver(String d) { policy.getSpec().setDriver(d); return this; }
+    public Policies resource(String r) { policy.getSpec().setResourceName(r); return this; }
+    public Policies priority(int p) { policy.getSpec().setPriority(p); return this; }
+    public Policies companions(Companions c) { policy.getSpec().setCompanions(c); return this; }
+    public Policies unit(AllocationUnit u) { policy.getSpec().setAllocationUnit(u); return this; }
+    public Policies onNodes(String key, String value) {
         policy.getSpec().setNodeSelector(new LabelSelectorBuilder().addToMatchLabels(key, value).build());
         return this;
     }
-    VfioBindingPolicy build() { return policy; }
+    public VfioBindingPolicy build() { return policy; }
 }
