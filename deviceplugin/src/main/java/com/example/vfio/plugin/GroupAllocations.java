@@ -90,6 +90,7 @@ public final class GroupAllocations {
      */
     public void acquire(String resource, List<Claim> claims) throws RefusedException {
         Instant now = clock.instant();
+        boolean changed = false;
         synchronized (this) {
             for (Claim c : claims) {
                 if (c.group() == null) {
@@ -111,10 +112,15 @@ public final class GroupAllocations {
                 }
                 units.add(c.unit());
                 addresses.addAll(c.addresses());
-                holds.put(c.group(), new Hold(c.group(), resource, units, addresses, now));
+                Hold renewed = new Hold(c.group(), resource, units, addresses, now);
+                changed |= h == null || !h.units().equals(renewed.units()) || !h.addresses().equals(renewed.addresses());
+                holds.put(c.group(), renewed);
             }
         }
-        fire();
+        // a container allocated again (a restart) only renews its holds' time: nothing the kubelet sees changes
+        if (changed) {
+            fire();
+        }
     }
 
     /**

@@ -91,6 +91,21 @@ class GroupAllocationsTest {
     }
 
     @Test
+    void allocating_the_same_device_again_renews_its_hold_without_telling_listeners_and_another_group_tells_them()
+            throws Exception {
+        int[] calls = {0};
+        allocations.onChange(() -> calls[0]++);
+        allocations.acquire(GPU, List.of(claim("0000:41:00.0", "14")));
+        clock.advance(Duration.ofMinutes(1));
+        allocations.acquire(GPU, List.of(claim("0000:41:00.0", "14")));
+        assertThat(calls[0]).as("a renewal changes nothing the kubelet sees").isEqualTo(1);
+        assertThat(allocations.holds().get("14").since()).isEqualTo(clock.instant());
+
+        allocations.acquire(GPU, List.of(claim("0000:42:00.0", "15")));
+        assertThat(calls[0]).isEqualTo(2);
+    }
+
+    @Test
     void listeners_hear_about_acquisitions_and_releases() throws Exception {
         int[] calls = {0};
         allocations.onChange(() -> calls[0]++);
