@@ -1,5 +1,6 @@
 package com.example.vfio.agent;
 
+import com.example.vfio.api.DesiredDevice;
 import com.example.vfio.pci.HostReadException;
 import com.example.vfio.pci.HostRoot;
 import com.example.vfio.pci.HostSnapshot;
@@ -44,6 +45,7 @@ public final class NodeDaemon implements AutoCloseable {
     private volatile List<PublishedResource> last = List.of();
     private List<DesiredResource> lastDesired = List.of();
     private HostAssessment lastAssessment;
+    private List<DesiredDevice> lastWanted;
     private volatile boolean running = true;
     private volatile RescanListener listener = (assessment, resources) -> { };
     private volatile String scanProblem;
@@ -133,13 +135,20 @@ public final class NodeDaemon implements AutoCloseable {
                 assessment = hostUnchanged ? before : analyzer.assess(snapshot);
                 lastAssessment = assessment;
                 HostAssessment assessed = assessment;
-                List<DesiredResource> desired = DesiredResource.keepVanished(
-                        DesiredResource.from(source.desired(assessment)), lastDesired, snapshot.devices().keySet());
-                // the scanner hands back the same snapshot when nothing changed: then, with the same desired
-                // resources, the same list goes on and the kubelet side recognises it without comparing
-                resources = hostUnchanged && desired.equals(lastDesired) && scanProblem == null ? last
-                        : desired.stream().map(r -> r.published(assessed)).toList();
-                lastDesired = desired;
+                List<DesiredDevice> wanted = source.desired(assessment);
+                // the scanner hands back the same snapshot when nothing changed, and the sources the same list
+                // when they want the same: then the same resources go on, and the kubelet side recognises them
+                // without comparing
+                if (hostUnchanged && wanted == lastWanted && scanProblem == null) {
+                    resources = last;
+                } else {
+                    List<DesiredResource> desired = DesiredResource.keepVanished(DesiredResource.from(wanted),
+                            lastDesired, snapshot.devices().keySet());
+                    resources = hostUnchanged && desired.equals(lastDesired) && scanProblem == null ? last
+                            : desired.stream().map(r -> r.published(assessed)).toList();
+                    lastDesired = desired;
+                }
+                lastWanted = wanted;
                 if (scanProblem != null) {
                     LOG.info("host scan works again");
                     scanProblem = null;

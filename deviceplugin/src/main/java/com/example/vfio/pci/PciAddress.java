@@ -1,14 +1,7 @@
 package com.example.vfio.pci;
 
-import java.util.Comparator;
-
 /** A PCI function address in the kernel's {@code dddd:bb:ss.f} form, e.g. {@code 0000:41:00.0}. */
 public record PciAddress(int domain, int bus, int slot, int function) implements Comparable<PciAddress> {
-
-    private static final Comparator<PciAddress> ORDER = Comparator.comparingInt(PciAddress::domain)
-            .thenComparingInt(PciAddress::bus)
-            .thenComparingInt(PciAddress::slot)
-            .thenComparingInt(PciAddress::function);
 
     public PciAddress {
         if (domain < 0 || domain > 0xffff || bus < 0 || bus > 0xff || slot < 0 || slot > 0x1f
@@ -45,13 +38,45 @@ public record PciAddress(int domain, int bus, int slot, int function) implements
         return f >= '0' && f <= '7' && Integer.parseInt(text, 8, 10, 16) <= 0x1f;
     }
 
+    /** Domain, bus, slot, function: the order lspci and sysfs list them in. */
     @Override
     public int compareTo(PciAddress other) {
-        return ORDER.compare(this, other);
+        return Long.compare(packed(), other.packed());
+    }
+
+    // written out: a record's generated equals and hashCode are slow in the daemon's C1-only JVM, and a
+    // rescan hashes every address of the host
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof PciAddress other && packed() == other.packed();
+    }
+
+    @Override
+    public int hashCode() {
+        return Long.hashCode(packed());
+    }
+
+    private long packed() {
+        return (long) domain << 16 | bus << 8 | slot << 3 | function;
     }
 
     @Override
     public String toString() {
-        return String.format("%04x:%02x:%02x.%d", domain, bus, slot, function);
+        char[] text = new char[12];
+        hex(text, 0, domain, 4);
+        text[4] = ':';
+        hex(text, 5, bus, 2);
+        text[7] = ':';
+        hex(text, 8, slot, 2);
+        text[10] = '.';
+        text[11] = (char) ('0' + function);
+        return new String(text);
+    }
+
+    private static void hex(char[] into, int at, int value, int digits) {
+        for (int i = digits - 1; i >= 0; i--) {
+            into[at + i] = Character.forDigit(value & 0xf, 16);
+            value >>>= 4;
+        }
     }
 }

@@ -10,6 +10,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
+import java.nio.file.LinkOption;
 import java.nio.file.NotLinkException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -25,6 +26,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
 /**
@@ -56,7 +58,7 @@ public final class SysfsScanner {
     static final long REFRESH_AFTER_NANOS = 300_000_000_000L;
 
     private final HostRoot root;
-    private final Map<PciAddress, KnownDevice> known = new HashMap<>();
+    private final Map<String, KnownDevice> known = new HashMap<>();
     private final Map<Path, ParsedAliases> parsedAliases = new HashMap<>();
     private GroupsReading lastGroups;
     private HostSnapshot lastSnapshot;
@@ -84,69 +86,63 @@ public final class SysfsScanner {
         ModuleAliases aliases = moduleAliases(release, notes);
         DeviceNodes deviceNodes = deviceNodes();
 
-        List<String> deviceNotes = new ArrayList<>();
+        TreeMap<String, String> deviceNotes = new TreeMap<>(); // by name: in address order, however listed
         ScanOfDevices scan = new ScanOfDevices(rootDir, System.nanoTime());
-        TreeMap<PciAddress, PciDevice> devices = new TreeMap<>();
-        Set<PciAddress> listed = new HashSet<>();
-        for (String name : sortedNames(devicesDir)) {
-            if (!PciAddress.isValid(name)) {
-                deviceNotes.add(devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
-                continue;
-            }
-            PciAddress address = PciAddress.parse(name);
-            listed.add(address);
-            Path dir = devicesDir.resolve(name);
-            try {
-                PciDevice device = scan.read(address, dir);
-                if (device != null) {
-                    devices.put(address, device);
-                } else {
-                    deviceNotes.add(address + ": its sysfs link points outside " + rootDir + ": skipped");
+        List<String> names = names(devicesDir);
+        List<PciDevice> devices = new ArrayList<>(names.size());
+        int unchanged = 0;
+        try {
+            for (String name : names) {
+                KnownDevice last = known.get(name);
+                if (last == null && !PciAddress.isValid(name)) {
+                    deviceNotes.put(name, devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
+                    continue;
                 }
-            } catch (DeviceVanished | NoSuchFileException e) {
-                deviceNotes.add(address + " disappeared during the scan (hot unplug?): skipped");
-                scan.forget(address);
-            } catch (IOException e) {
-                deviceNotes.add(address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
-                scan.forget(address);
+                PciAddress address = last == null ? PciAddress.parse(name) : last.address();
+                Path dir = devicesDir.resolve(name);
+                try {
+                    PciDevice device = scan.read(name, address, dir, last);
+                    if (device == null) {
+                        deviceNotes.put(name, address + ": its sysfs link points outside " + rootDir + ": skipped");
+                    } else {
+                        devices.add(device);
+                        unchanged += last != null && device == last.device() ? 1 : 0;
+                    }
+                } catch (DeviceVanished | NoSuchFileException e) {
+                    deviceNotes.put(name, address + " disappeared during the scan (hot unplug?): skipped");
+                    scan.forget(name);
+                } catch (IOException e) {
+                    deviceNotes.put(name, address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
+                    scan.forget(name);
+                }
             }
-        }
-        if (known.keySet().retainAll(listed)) {
-            scan.devicesChanged = true;
-        }
-        GroupsReading groups = iommuGroups(scan.devicesChanged, scan.now);
-        notes.addAll(groups.notes());
-        notes.addAll(deviceNotes);
-        Map<String, String> moduleDrivers = moduleDrivers(aliases, notes);
-        boolean iommuEnabled = groups.groups().keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
-        notes.addAll(aliases.problems());
-        HostSnapshot last = lastSnapshot;
-        if (last != null && sameDevices(devices, last.devices()) && groups.groups() == last.groups()
-                && aliases.equals(last.aliases()) && Objects.equals(release, last.kernelRelease())
-                && deviceNodes.equals(last.deviceNodes()) && moduleDrivers.equals(last.moduleDrivers())
-                && notes.equals(last.notes())) {
-            return last;
-        }
-        lastSnapshot = new HostSnapshot(rootDir.toString(), release, iommuEnabled, devices, groups.groups(), deviceNodes,
-                aliases, moduleDrivers, notes);
-        return lastSnapshot;
-    }
-
-    /**
-     * Whether every device is the very object of the last snapshot: a device that reads as it did is
-     * handed back as the same object, so when nothing changed the scan returns the last snapshot itself,
-     * and what is computed from a snapshot need not be computed again.
-     */
-    private static boolean sameDevices(Map<PciAddress, PciDevice> now, Map<PciAddress, PciDevice> before) {
-        if (now.size() != before.size()) {
-            return false;
-        }
-        for (Map.Entry<PciAddress, PciDevice> e : now.entrySet()) {
-            if (before.get(e.getKey()) != e.getValue()) {
-                return false;
+            // each device read is in known, so more entries there than devices means some were unplugged
+            if (known.size() != devices.size() && known.keySet().retainAll(new HashSet<>(names))) {
+                scan.devicesChanged = true;
             }
+            GroupsReading groups = iommuGroups(scan.devicesChanged, scan.now);
+            notes.addAll(groups.notes());
+            notes.addAll(deviceNotes.values());
+            Map<String, String> moduleDrivers = moduleDrivers(aliases, notes);
+            boolean iommuEnabled = groups.groups().keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
+            notes.addAll(aliases.problems());
+            HostSnapshot last = lastSnapshot;
+            // every device the same object as in the last snapshot (each came back from its known reading)
+            boolean sameDevices = last != null && unchanged == devices.size() && devices.size() == last.devices().size();
+            if (sameDevices && groups.groups() == last.groups() && aliases.equals(last.aliases())
+                    && Objects.equals(release, last.kernelRelease()) && deviceNodes.equals(last.deviceNodes())
+                    && moduleDrivers.equals(last.moduleDrivers()) && notes.equals(last.notes())) {
+                return last;
+            }
+            TreeMap<PciAddress, PciDevice> byAddress = new TreeMap<>();
+            devices.forEach(d -> byAddress.put(d.address(), d));
+            lastSnapshot = new HostSnapshot(rootDir.toString(), release, iommuEnabled, byAddress, groups.groups(),
+                    deviceNodes, aliases, moduleDrivers, notes);
+            return lastSnapshot;
+        } catch (RuntimeException e) {
+            lastSnapshot = null; // the known readings may be ahead of it now: the next scan builds a new one
+            throw e;
         }
-        return true;
     }
 
     // ---- one device ------------------------------------------------------------------------
@@ -169,10 +165,13 @@ public final class SysfsScanner {
             this.now = now;
         }
 
-        /** The device, or null when its sysfs link leads outside the root. */
-        PciDevice read(PciAddress address, Path dir) throws IOException, DeviceVanished {
+        /**
+         * The device, or null when its sysfs link leads outside the root. A device that reads as it did
+         * last time is handed back as the same object.
+         */
+        PciDevice read(String name, PciAddress address, Path dir, KnownDevice known) throws IOException, DeviceVanished {
             DirectoryIdentity identity = DirectoryIdentity.of(dir);
-            KnownDevice last = known.get(address);
+            KnownDevice last = known;
             if (last == null || !last.identity().equals(identity)) {
                 devicesChanged = true;
                 last = null;
@@ -180,31 +179,41 @@ public final class SysfsScanner {
                 last = null;
             }
             Path realDir = last == null ? dir.toRealPath() : last.realDir();
-            if (!realDir.startsWith(realRoot())) {
-                known.remove(address);
+            if (last == null && !realDir.startsWith(realRoot())) {
+                SysfsScanner.this.known.remove(name);
                 return null;
             }
             DeviceFiles files = new DeviceFiles(address, realDir, new ArrayList<>(), buffer);
-            KnownDevice reading = last == null ? readAll(address, identity, files) : readChanging(last, files);
-            known.put(address, reading);
+            KnownDevice reading = last == null ? readAll(address, identity, realDir, files) : readChanging(last, files);
+            DriverFacts driver = reading.driver();
+            boolean registered = driver.name() == null || registered(driver, files.dir);
+            if (reading == last && registered) {
+                return last.device();
+            }
             FixedFacts fixed = reading.fixed();
-            String driver = driverName(files, reading.driver().link());
             List<String> problems = new ArrayList<>(fixed.problems());
-            problems.addAll(reading.driver().problems());
+            problems.addAll(driver.problems());
             problems.addAll(reading.vfs().problems());
             problems.addAll(files.problems);
-            String driverModule = driver == null ? null : driverModules.computeIfAbsent(driver, SysfsScanner.this::moduleOfDriver);
+            if (!registered) {
+                problems.add("driver link points to " + driver.link() + ", which does not exist (driver being unloaded?)");
+            }
+            String driverModule = driver.name() == null ? null
+                    : driverModules.computeIfAbsent(driver.name(), SysfsScanner.this::moduleOfDriver);
             PciDevice device = new PciDevice(address, fixed.vendor(), fixed.device(), fixed.subsystemVendor(),
                     fixed.subsystemDevice(), fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(),
-                    driver, driverModule, reading.driver().override(), fixed.bootVga(), fixed.physfn(),
+                    driver.name(), driverModule, driver.override(), fixed.bootVga(), fixed.physfn(),
                     reading.vfs().virtfns(), reading.vfs().numVfs(), fixed.totalVfs(), reading.vfioDevs(),
                     fixed.iommuGroup(), problems);
-            PciDevice before = lastSnapshot == null ? null : lastSnapshot.devices().get(address);
-            return device.equals(before) ? before : device;
+            if (known != null && device.equals(known.device())) {
+                device = known.device();
+            }
+            SysfsScanner.this.known.put(name, reading.withDevice(device));
+            return device;
         }
 
-        void forget(PciAddress address) {
-            known.remove(address);
+        void forget(String name) {
+            known.remove(name);
             devicesChanged = true;
         }
 
@@ -216,7 +225,8 @@ public final class SysfsScanner {
         }
 
         /** Every file of the device: its first scan, a new directory at its address, or a refresh. */
-        private KnownDevice readAll(PciAddress address, DirectoryIdentity identity, DeviceFiles files) throws DeviceVanished {
+        private KnownDevice readAll(PciAddress address, DirectoryIdentity identity, Path realDir, DeviceFiles files)
+                throws DeviceVanished {
             int vendor = files.hex("vendor", 4, true);
             int device = files.hex("device", 4, true);
             int subsystemVendor = files.hex("subsystem_vendor", 4, false);
@@ -233,20 +243,30 @@ public final class SysfsScanner {
                     numaNode, headerType, bootVga, physfn, totalVfs, group, files.takeProblems());
             VfFacts vfs = totalVfs > 0 ? virtualFunctions(files, files.decimal("sriov_numvfs", 0)) : VfFacts.NONE;
             List<String> vfioDevs = vfioDevs(files.dir);
-            DriverFacts driver = driverFacts(files, files.link("driver"));
+            DriverFacts driver = driverFacts(files, files.link("driver"), List.of());
             if (!Files.exists(files.dir)) {
                 throw new DeviceVanished();
             }
-            return new KnownDevice(identity, files.dir, now + refreshDelay(address), fixed, driver, vfs, vfioDevs);
+            return new KnownDevice(address, identity, realDir, now + refreshDelay(address), fixed, driver, vfs, vfioDevs,
+                    null);
         }
 
         /**
-         * What changes at run time, and only that: the vfio-dev entries, the VF links when sriov_numvfs
-         * changed, the driver link, and driver_override when the driver link changed. The driver link
-         * is read last, so when it is there the directory was there for all the rest.
+         * What changes at run time, and only that: the driver link, driver_override when that link changed,
+         * the vfio-dev entry, and the VF links when sriov_numvfs changed. A driver bound since the last scan
+         * is a new link; on the same link vfio-dev stays as it was (a VFIO driver makes its entry at bind),
+         * so it is only looked at again after a change or to see the one entry it had is still the same.
+         * Returns {@code last} itself when nothing changed.
          */
         private KnownDevice readChanging(KnownDevice last, DeviceFiles files) throws DeviceVanished {
-            List<String> vfioDevs = stillTheVfioDev(last.vfioDevs(), files.dir) ? last.vfioDevs() : vfioDevs(files.dir);
+            Path link = last.driver().link() == null ? linkIfThere(files, "driver") : files.link("driver");
+            List<String> linkProblems = files.takeProblems();
+            boolean sameLink = Objects.equals(link, last.driver().link());
+            DriverFacts driver = sameLink ? last.driver() : driverFacts(files, link, linkProblems);
+            List<String> vfioDevs = last.vfioDevs();
+            if (!sameLink || !vfioDevs.isEmpty() && !stillTheVfioDev(vfioDevs, files.dir)) {
+                vfioDevs = vfioDevs(files.dir);
+            }
             VfFacts vfs = last.vfs();
             if (last.fixed().totalVfs() > 0) {
                 int numVfs = files.decimal("sriov_numvfs", 0);
@@ -254,26 +274,48 @@ public final class SysfsScanner {
                     vfs = virtualFunctions(files, numVfs);
                 }
             }
-            Path link = files.link("driver");
-            List<String> linkProblems = files.takeProblems();
-            if (Objects.equals(link, last.driver().link())) {
-                return new KnownDevice(last.identity(), last.realDir(), last.refreshAt(), last.fixed(), last.driver(), vfs, vfioDevs);
+            if (vfioDevs.isEmpty() && !last.vfioDevs().isEmpty() && !Files.exists(files.dir)) {
+                throw new DeviceVanished(); // its vfio-dev entry went with the whole directory
             }
-            DriverFacts driver = driverFacts(files, link);
-            if (!linkProblems.isEmpty()) {
-                List<String> problems = new ArrayList<>(linkProblems);
-                problems.addAll(driver.problems());
-                driver = new DriverFacts(link, driver.override(), List.copyOf(problems));
+            if (sameLink && vfioDevs.equals(last.vfioDevs()) && vfs == last.vfs()) {
+                return last;
             }
-            return new KnownDevice(last.identity(), last.realDir(), last.refreshAt(), last.fixed(), driver, vfs, vfioDevs);
+            return new KnownDevice(last.address(), last.identity(), last.realDir(), last.refreshAt(), last.fixed(),
+                    driver, vfs, vfioDevs, last.device());
         }
 
-        private DriverFacts driverFacts(DeviceFiles files, Path link) throws DeviceVanished {
+        /**
+         * The link's target, asking first whether there is anything there: a device that had no driver
+         * usually still has none, and a failed readlink costs Java two exceptions. When there is nothing,
+         * whether the device itself is still there.
+         */
+        private Path linkIfThere(DeviceFiles files, String name) throws DeviceVanished {
+            if (Files.exists(files.dir.resolve(name))) {
+                return files.link(name);
+            }
+            if (!Files.exists(files.dir)) {
+                throw new DeviceVanished();
+            }
+            return null;
+        }
+
+        private DriverFacts driverFacts(DeviceFiles files, Path link, List<String> linkProblems) throws DeviceVanished {
             String override = files.text("driver_override", false);
             if ("(null)".equals(override) || (override != null && override.isEmpty())) {
                 override = null;
             }
-            return new DriverFacts(link, override, files.takeProblems());
+            String name = null;
+            if (link != null) {
+                name = lastName(link);
+                if (!Names.isDriverName(name)) {
+                    files.problem("driver link points to " + Names.quote(link.toString()) + ", not a driver");
+                    name = null;
+                }
+            }
+            List<String> problems = new ArrayList<>(linkProblems);
+            problems.addAll(files.takeProblems());
+            boolean kernelLink = name != null && link.toString().endsWith("bus/pci/drivers/" + name);
+            return new DriverFacts(link, name, kernelLink, override, List.copyOf(problems));
         }
 
         private VfFacts virtualFunctions(DeviceFiles files, int numVfs) throws DeviceVanished {
@@ -288,26 +330,14 @@ public final class SysfsScanner {
         }
 
         /**
-         * The driver's name from its link, with a problem when the link is not a driver's or leads nowhere
-         * (the driver is being unloaded). The kernel's links all lead to {@code bus/pci/drivers/<name>}: that
-         * directory is looked at once per driver and scan, not once per device.
+         * Whether the driver the link names is there, or is being unloaded. The kernel's links all lead to
+         * {@code bus/pci/drivers/<name>}: that directory is looked at once per driver and scan, not once per
+         * device.
          */
-        private String driverName(DeviceFiles files, Path target) throws DeviceVanished {
-            if (target == null) {
-                return null;
-            }
-            String name = lastName(target);
-            if (!Names.isDriverName(name)) {
-                files.problem("driver link points to " + Names.quote(target.toString()) + ", not a driver");
-                return null;
-            }
-            boolean registered = target.toString().endsWith("bus/pci/drivers/" + name)
-                    ? driverRegistered.computeIfAbsent(name, n -> Files.exists(root.pciDriver(n)))
-                    : Files.exists(files.dir.resolve("driver"));
-            if (!registered) {
-                files.problem("driver link points to " + target + ", which does not exist (driver being unloaded?)");
-            }
-            return name;
+        private boolean registered(DriverFacts driver, Path dir) {
+            return driver.kernelLink()
+                    ? driverRegistered.computeIfAbsent(driver.name(), n -> Files.exists(root.pciDriver(n)))
+                    : Files.exists(dir.resolve("driver"));
         }
     }
 
@@ -317,25 +347,42 @@ public final class SysfsScanner {
     }
 
     /**
-     * Which directory a device's bus link leads to: the directory's inode (and file system) and
-     * modification time. A device unplugged and plugged again gets a new directory, so a new inode, and a
-     * link moved to another directory leads to another inode.
+     * Which device a bus link stands for: the link's own inode (and file system) and modification time.
+     * The kernel makes the link with the device and removes it with the device, so a device unplugged and
+     * plugged again, or a link turned elsewhere, is a new link. Not following the link keeps this the
+     * cheapest call of a rescan.
      */
-    private record DirectoryIdentity(Object fileKey, FileTime modified) {
+    private record DirectoryIdentity(Object fileKey, long modifiedNanos) {
         static DirectoryIdentity of(Path busLink) throws IOException {
-            BasicFileAttributes attributes = Files.readAttributes(busLink, BasicFileAttributes.class);
-            return new DirectoryIdentity(attributes.fileKey(), attributes.lastModifiedTime());
+            BasicFileAttributes attributes = Files.readAttributes(busLink, BasicFileAttributes.class,
+                    LinkOption.NOFOLLOW_LINKS);
+            return new DirectoryIdentity(attributes.fileKey(), attributes.lastModifiedTime().to(TimeUnit.NANOSECONDS));
+        }
+
+        @Override
+        public boolean equals(Object o) { // written out, like PciAddress's: compared for every device of every rescan
+            return o instanceof DirectoryIdentity other && modifiedNanos == other.modifiedNanos
+                    && Objects.equals(fileKey, other.fileKey);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hashCode(fileKey) * 31 + Long.hashCode(modifiedNanos);
         }
     }
 
     /**
-     * A device as the last scan read it. A rescan reuses its facts while the directory is the same one and
-     * {@code refreshAt} has not passed, and reads the rest through {@code realDir}, the directory's real
-     * path inside the root: it was checked to be inside the root for this very directory, and each read
+     * A device as the last scan read it, and the device it made. A rescan reuses its facts while the link
+     * is the same one and {@code refreshAt} has not passed, and reads the rest through {@code realDir},
+     * the directory's real path: it was checked to be inside the root for this very link, and each read
      * saves the kernel following the bus link.
      */
-    private record KnownDevice(DirectoryIdentity identity, Path realDir, long refreshAt, FixedFacts fixed, DriverFacts driver,
-            VfFacts vfs, List<String> vfioDevs) {
+    private record KnownDevice(PciAddress address, DirectoryIdentity identity, Path realDir, long refreshAt,
+            FixedFacts fixed, DriverFacts driver, VfFacts vfs, List<String> vfioDevs, PciDevice device) {
+        KnownDevice withDevice(PciDevice made) {
+            return made == device ? this
+                    : new KnownDevice(address, identity, realDir, refreshAt, fixed, driver, vfs, vfioDevs, made);
+        }
     }
 
     /**
@@ -348,8 +395,12 @@ public final class SysfsScanner {
             String iommuGroup, List<String> problems) {
     }
 
-    /** The driver link as read, and driver_override as it was when the link was last seen to change. */
-    private record DriverFacts(Path link, String override, List<String> problems) {
+    /**
+     * The driver link as read, the driver it names (null: none, or not a driver's name), whether the link
+     * has the kernel's form ({@code .../bus/pci/drivers/<name>}), and driver_override as it was when the
+     * link was last seen to change.
+     */
+    private record DriverFacts(Path link, String name, boolean kernelLink, String override, List<String> problems) {
     }
 
     /** sriov_numvfs and the virtfn links it makes: the same VFs for the same number. */
@@ -616,9 +667,15 @@ public final class SysfsScanner {
      * why, so the directory stream is asked again for the error.
      */
     private static List<String> sortedNames(Path dir) {
+        List<String> names = new ArrayList<>(names(dir));
+        names.sort(null);
+        return names;
+    }
+
+    /** The names in a directory, in the order the file system lists them. */
+    private static List<String> names(Path dir) {
         String[] listed = dir.toFile().list();
         if (listed != null) {
-            Arrays.sort(listed);
             return Arrays.asList(listed);
         }
         List<String> names = new ArrayList<>();
@@ -631,7 +688,6 @@ public final class SysfsScanner {
         } catch (IOException e) {
             throw new HostReadException("cannot list " + dir + ": " + e.getMessage(), e);
         }
-        names.sort(null);
         return names;
     }
 
@@ -698,6 +754,9 @@ public final class SysfsScanner {
 
         /** The problems found since the last call, for the facts just read. */
         List<String> takeProblems() {
+            if (problems.isEmpty()) {
+                return List.of();
+            }
             List<String> taken = List.copyOf(problems);
             problems.clear();
             return taken;
