@@ -13,14 +13,14 @@
  * sriov_numvfs + the virtfnN links when it is > 0); the first 15 bytes of config; readlink driver and
  * stat it; readlink physfn and iommu_group; list vfio-dev; stat the directory at the end.
  * --rescan: only what a scanner that scans again reads. SysfsScanner keeps what sysfs fixes for a device's
- * life (ids, class, NUMA node, the IOMMU group and its members, ...) while the device's directory is the
- * same one, so per device it makes: a stat through the bus link (is it the same directory?), then, through
- * the directory's real path that the first scan found, an access of vfio-dev/<the name it had> (or a failed
- * open of vfio-dev/ when it had none), sriov_numvfs where the device is a PF, the readlink of driver and,
- * when the device has no driver, a stat of its directory (is it still there?). Host-wide it reads
- * osrelease, stats modules.alias, lists sys/kernel/iommu_groups (not each group), dev/vfio,
- * dev/vfio/devices and sys/module/vfio_pci/drivers, and per driver its module link and its directory.
- * This program keeps the same per-device table from its first scan as the scanner does.
+ * life (ids, class, NUMA node, the IOMMU group and its members, ...) while the device's bus link is the
+ * same one, so per device it makes: an lstat of the bus link (is it the same link?), then, through the
+ * directory's real path that the first scan found, the readlink of driver (for a device that had no driver:
+ * an access of driver and, when there is none, of the directory), an access of vfio-dev/<the name it had>
+ * where it had one, and sriov_numvfs where the device is a PF. Host-wide it reads osrelease, stats
+ * modules.alias, lists sys/kernel/iommu_groups (not each group), dev/vfio, dev/vfio/devices and
+ * sys/module/vfio_pci/drivers, and per driver its module link and its directory. This program keeps the
+ * same per-device table from its first scan as the scanner does.
  * Host-wide, first scan: proc/sys/kernel/osrelease, lib/modules/<release>/modules.alias read whole and scanned for
  * "alias vfio_pci:" lines, sys/kernel/iommu_groups/<id>/devices listed, dev/vfio and dev/vfio/devices
  * listed, sys/module/<module>/drivers of vfio_pci listed.
@@ -82,6 +82,7 @@ struct known {
     char real[PATH_MAX];
     char vfio_dev[32];
     int is_pf;
+    int has_driver;
 };
 static struct known *table;
 static int table_size, table_capacity;
@@ -96,6 +97,7 @@ static struct known *remember(const char *name, const char *real) {
     snprintf(k->real, sizeof k->real, "%s", real);
     k->vfio_dev[0] = 0;
     k->is_pf = 0;
+    k->has_driver = 0;
     return k;
 }
 
@@ -216,28 +218,29 @@ static int scan(const char *root) {
         struct stat st;
         if (rescan_only) {
             struct known *k = lookup(e->d_name, index++);
-            if (!k || stat(dev, &st) != 0)
+            if (!k || lstat(dev, &st) != 0)
                 continue;
+            char target[PATH_MAX];
+            snprintf(path, sizeof path, "%s/driver", k->real);
+            if (k->has_driver) {
+                ssize_t n = readlink(path, target, sizeof target - 1);
+                if (n > 0) {
+                    target[n] = 0;
+                    driver_once(root, target, drivers_seen, &drivers);
+                } else if (stat(k->real, &st) != 0) {
+                    continue;
+                }
+            } else if (access(path, F_OK) != 0 && access(k->real, F_OK) != 0) {
+                continue;
+            }
             if (k->vfio_dev[0]) {
                 snprintf(path, sizeof path, "%s/vfio-dev/%s", k->real, k->vfio_dev);
                 if (access(path, F_OK) == 0)
                     sink++;
-            } else {
-                snprintf(path, sizeof path, "%s/vfio-dev", k->real);
-                list_dir(path);
             }
             if (k->is_pf) {
                 snprintf(path, sizeof path, "%s/sriov_numvfs", k->real);
                 read_small(path, buf, sizeof buf);
-            }
-            char target[PATH_MAX];
-            snprintf(path, sizeof path, "%s/driver", k->real);
-            ssize_t n = readlink(path, target, sizeof target - 1);
-            if (n > 0) {
-                target[n] = 0;
-                driver_once(root, target, drivers_seen, &drivers);
-            } else if (stat(k->real, &st) != 0) {
-                continue;
             }
             count++;
             continue;
@@ -264,7 +267,7 @@ static int scan(const char *root) {
         snprintf(path, sizeof path, "%s/driver", dev);
         read_link(path);
         if (stat(path, &st) == 0)
-            sink++;
+            k->has_driver = 1;
         snprintf(path, sizeof path, "%s/physfn", dev);
         read_link(path);
         snprintf(path, sizeof path, "%s/iommu_group", dev);

@@ -33,7 +33,7 @@ import java.util.function.BooleanSupplier;
  * the group node stays (a sibling keeps the group on VFIO), which only a rescan sees</li>
  * </ul>
  *
- * <pre>DaemonProbe LAUNCHER HOST-DIR WORK-DIR [cpu-window-seconds] [callers] [calls-per-caller] [serve options...]</pre>
+ * <pre>DaemonProbe LAUNCHER HOST-DIR WORK-DIR [cpu-window-seconds] [callers] [allocate-seconds] [serve options...]</pre>
  * The JVM flags come from the launcher (VFIO_NODE_JAVA_OPTS in the environment overrides them); further
  * arguments go to {@code serve} (e.g. {@code --rescan-interval 30s}). The host is changed by the health
  * step: give it a copy.
@@ -53,12 +53,13 @@ public final class DaemonProbe {
               managed: false
             """;
     private static final long TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux x86-64
+    static final int ALLOCATE_WARM_UP_SECONDS = 5;
 
     private final Map<String, String> results = new LinkedHashMap<>();
 
     public static void main(String[] args) throws Exception {
         if (args.length < 3) {
-            System.err.println("usage: DaemonProbe LAUNCHER HOST-DIR WORK-DIR [cpu-window-seconds] [callers] [calls-per-caller]");
+            System.err.println("usage: DaemonProbe LAUNCHER HOST-DIR WORK-DIR [cpu-window-seconds] [callers] [allocate-seconds]");
             System.exit(2);
         }
         Path launcher = Path.of(args[0]);
@@ -66,18 +67,18 @@ public final class DaemonProbe {
         Path work = Path.of(args[2]);
         int window = args.length > 3 ? Integer.parseInt(args[3]) : 60;
         int callers = args.length > 4 ? Integer.parseInt(args[4]) : 32;
-        int calls = args.length > 5 ? Integer.parseInt(args[5]) : 100;
+        int allocateSeconds = args.length > 5 ? Integer.parseInt(args[5]) : 10;
         List<String> serveOptions = args.length > 6 ? List.of(args).subList(6, args.length) : List.of();
         DaemonProbe probe = new DaemonProbe();
         try {
-            probe.run(launcher, host, work, window, callers, calls, serveOptions);
+            probe.run(launcher, host, work, window, callers, allocateSeconds, serveOptions);
         } finally {
             probe.results.forEach((k, v) -> System.out.println(k + "=" + v));
         }
         System.exit(0); // the stand-in kubelet's gRPC threads are not daemons
     }
 
-    void run(Path launcher, Path host, Path work, int window, int callers, int calls, List<String> serveOptions)
+    void run(Path launcher, Path host, Path work, int window, int callers, int allocateSeconds, List<String> serveOptions)
             throws Exception {
         Files.createDirectories(work);
         Path policies = work.resolve("policies.yaml");
@@ -96,7 +97,7 @@ public final class DaemonProbe {
             long start = System.nanoTime();
             Process daemon = pb.start();
             try {
-                measure(daemon, kubelet, host, start, window, callers, calls);
+                measure(daemon, kubelet, host, start, window, callers, allocateSeconds);
             } finally {
                 daemon.destroy();
                 if (!daemon.waitFor(20, TimeUnit.SECONDS)) {
@@ -110,7 +111,7 @@ public final class DaemonProbe {
     }
 
     private void measure(Process daemon, StandInKubelet kubelet, Path host, long start, int window, int callers,
-            int calls) throws Exception {
+            int allocateSeconds) throws Exception {
         long pid = daemon.pid();
         results.put("pid", Long.toString(pid));
         if (!until(() -> kubelet.registrations(RESOURCE) > 0 || !daemon.isAlive(), 120_000, 1)) {
@@ -139,55 +140,63 @@ public final class DaemonProbe {
         results.put("steady_rss_mib", String.format("%.1f", status(pid, "VmRSS") / 1024.0));
         results.put("peak_rss_mib", String.format("%.1f", status(pid, "VmHWM") / 1024.0));
 
-        allocate(kubelet, devices, callers, calls);
+        allocate(kubelet, devices, callers, allocateSeconds);
         health(kubelet, host);
         results.put("rss_after_load_mib", String.format("%.1f", status(pid, "VmRSS") / 1024.0));
     }
 
-    /** Allocate p50/p99/max with {@code callers} threads, each on its own single-device group. */
-    private void allocate(StandInKubelet kubelet, Map<String, String> devices, int callers, int calls)
+    /**
+     * Allocate p50/p99/max with {@code callers} threads, each on its own single-device group, in a closed loop:
+     * first {@link #ALLOCATE_WARM_UP_SECONDS} s at the same concurrency (the daemon's C1 code, its heap and the
+     * channel settle), then {@code seconds} s measured.
+     */
+    private void allocate(StandInKubelet kubelet, Map<String, String> devices, int callers, int seconds)
             throws Exception {
         List<String> ids = devices.entrySet().stream().filter(e -> e.getValue().equals("Healthy"))
                 .map(Map.Entry::getKey).filter(DaemonProbe::aloneInItsGroup).limit(callers).toList();
         if (ids.size() < callers) {
             throw new IllegalStateException("only " + ids.size() + " healthy single-group devices for " + callers + " callers");
         }
-        for (int i = 0; i < 200; i++) { // warm up the path (JIT, channel)
-            kubelet.allocate(RESOURCE, List.of(ids.get(i % ids.size())));
-        }
         ExecutorService pool = Executors.newFixedThreadPool(callers);
+        long start = System.nanoTime();
+        long measureFrom = start + TimeUnit.SECONDS.toNanos(ALLOCATE_WARM_UP_SECONDS);
+        long measureUntil = measureFrom + TimeUnit.SECONDS.toNanos(seconds);
         List<Future<long[]>> futures = new ArrayList<>();
-        long wall = System.nanoTime();
         for (String id : ids) {
             Callable<long[]> caller = () -> {
-                long[] latencies = new long[calls];
-                for (int i = 0; i < calls; i++) {
+                long[] latencies = new long[1024];
+                int n = 0;
+                while (true) {
                     long t = System.nanoTime();
+                    if (t >= measureUntil) {
+                        return Arrays.copyOf(latencies, n);
+                    }
                     if (kubelet.allocate(RESOURCE, List.of(id)).getContainerResponsesCount() != 1) {
                         throw new IllegalStateException("Allocate of " + id + " answered without a container response");
                     }
-                    latencies[i] = System.nanoTime() - t;
+                    if (t >= measureFrom) {
+                        if (n == latencies.length) {
+                            latencies = Arrays.copyOf(latencies, n * 2);
+                        }
+                        latencies[n++] = System.nanoTime() - t;
+                    }
                 }
-                return latencies;
             };
             futures.add(pool.submit(caller));
         }
-        long[] all = new long[callers * calls];
-        int n = 0;
+        List<long[]> perCaller = new ArrayList<>();
         for (Future<long[]> f : futures) {
-            for (long l : f.get(10, TimeUnit.MINUTES)) {
-                all[n++] = l;
-            }
+            perCaller.add(f.get(10, TimeUnit.MINUTES));
         }
-        wall = System.nanoTime() - wall;
         pool.shutdown();
-        Arrays.sort(all);
+        long[] all = perCaller.stream().flatMapToLong(Arrays::stream).sorted().toArray();
         results.put("allocate_calls", Integer.toString(all.length));
         results.put("allocate_callers", Integer.toString(callers));
+        results.put("allocate_seconds", Integer.toString(seconds));
         results.put("allocate_p50_ms", ms(all[all.length / 2]));
         results.put("allocate_p99_ms", ms(all[(int) Math.ceil(all.length * 0.99) - 1]));
         results.put("allocate_max_ms", ms(all[all.length - 1]));
-        results.put("allocate_per_second", String.format("%.0f", all.length / (wall / 1e9)));
+        results.put("allocate_per_second", String.format("%.0f", all.length / (double) seconds));
     }
 
     /**

@@ -6,6 +6,9 @@ import com.example.vfio.pci.SysfsScanner;
 import com.example.vfio.viability.HostAssessment;
 import com.example.vfio.viability.ViabilityAnalyzer;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -17,12 +20,16 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * What the daemon pays on every rescan: read the synthetic host's sysfs into a snapshot and judge
  * every device and group ({@code scan}, {@code scanAndAssess}: one scanner across scans, as the daemon
- * keeps one, so a device's fixed facts are reused); and what a first scan costs ({@code firstScanAndAssess}). Steady state: the page cache is warm, as it is for sysfs on a live node.
+ * keeps one, so a device's fixed facts are reused and an unchanged host gives back the same snapshot);
+ * the same when one device's driver link changed since the last scan ({@code rescanAfterDriverMoveAndAssess}:
+ * a new snapshot); and what a first scan costs ({@code firstScanAndAssess}). Steady state: the page cache
+ * is warm, as it is for sysfs on a live node.
  *
  * <p>Hosts are written once per size under {@code -Dbench.hosts=DIR} (default: a temp dir), as
  * {@code DIR/host-<functions>}; an existing host of the right size is reused, so bench/run and the C
@@ -42,6 +49,9 @@ public class ScanBenchmark {
     /** One scanner across scans, as the daemon (NodeDaemon) keeps one: it reuses the modules.alias parse. */
     private SysfsScanner scanner;
     private final ViabilityAnalyzer analyzer = new ViabilityAnalyzer();
+    /** VF 0000:02:00.1's driver link, moved between vfio-pci and mlx5_core by each rescanAfterDriverMove call. */
+    private Path movedDriverLink;
+    private boolean moved;
 
     @Setup
     public void writeHost() throws IOException {
@@ -50,6 +60,14 @@ public class ScanBenchmark {
         int found = scanner.scan().devices().size();
         if (found != functions) {
             throw new IllegalStateException(root + " has " + found + " functions, expected " + functions);
+        }
+        movedDriverLink = root.pciDevices().resolve("0000:02:00.1").toRealPath().resolve("driver");
+    }
+
+    @TearDown
+    public void restoreDriver() {
+        if (moved) {
+            moveDriver();
         }
     }
 
@@ -61,6 +79,22 @@ public class ScanBenchmark {
     @Benchmark
     public HostAssessment scanAndAssess() {
         return analyzer.assess(scanner.scan());
+    }
+
+    @Benchmark
+    public HostAssessment rescanAfterDriverMoveAndAssess() {
+        moveDriver();
+        return analyzer.assess(scanner.scan());
+    }
+
+    private void moveDriver() {
+        try {
+            Files.delete(movedDriverLink);
+            Files.createSymbolicLink(movedDriverLink, Path.of("../../../bus/pci/drivers/" + (moved ? "vfio-pci" : "mlx5_core")));
+            moved = !moved;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** A scanner's first scan, which reads every fact (what {@code inspect} does, and the daemon at start). */
