@@ -78,7 +78,8 @@ class NodeDaemonSetTest {
         assertThat(defaults.getArgs().subList(0, defaults.getArgs().indexOf("-jar"))).containsExactly(
                 "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Xms24m", "-Xmx128m",
                 "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=96m",
-                "-XX:ReservedCodeCacheSize=32m", "-XX:MaxDirectMemorySize=32m", "-Xshare:auto");
+                "-XX:ReservedCodeCacheSize=32m", "-XX:MaxDirectMemorySize=32m", "-Xshare:auto",
+                "-XX:SharedArchiveFile=/opt/vfio/vfio-node.jsa", "-Xlog:cds=off", "-Xlog:cds+dynamic=off");
 
         Container custom = agent(daemonSet(ChartUnderTest.render().values("everything-on.yaml")));
         assertThat(custom.getArgs().subList(0, custom.getArgs().indexOf("-jar")))
