@@ -9,6 +9,7 @@ import java.io.StringReader;
 import java.util.Map;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -33,6 +34,23 @@ class ParserProperties {
         PciAddress address = new PciAddress(domain, bus, slot, function);
         assertThat(PciAddress.parse(address.toString())).isEqualTo(address);
         assertThat(PciAddress.isValid(address.toString())).isTrue();
+    }
+
+    @Property
+    void addressesOrderAsTheirTextAndEqualOnlyWhenTheSame(@ForAll("addresses") PciAddress a,
+            @ForAll("addresses") PciAddress b) {
+        assertThat(Integer.signum(a.compareTo(b))).isEqualTo(Integer.signum(a.toString().compareTo(b.toString())));
+        assertThat(a.equals(b)).isEqualTo(a.toString().equals(b.toString())).isEqualTo(a.compareTo(b) == 0);
+        if (a.equals(b)) {
+            assertThat(a.hashCode()).isEqualTo(b.hashCode());
+        }
+    }
+
+    @Provide
+    Arbitrary<PciAddress> addresses() {
+        // few values per field, so that equal and nearly equal addresses come up often
+        return Combinators.combine(Arbitraries.of(0, 1, 0xffff), Arbitraries.of(0, 0x41, 0xff),
+                Arbitraries.of(0, 1, 0x1f), Arbitraries.integers().between(0, 7)).as(PciAddress::new);
     }
 
     @Property
@@ -84,7 +102,7 @@ class ParserProperties {
     Arbitrary<String> modalias() {
         Arbitrary<Integer> id = Arbitraries.integers().between(0, 0xffff);
         Arbitrary<Integer> b = Arbitraries.integers().between(0, 0xff);
-        return net.jqwik.api.Combinators.combine(id, id, id, id, b, b, b)
+        return Combinators.combine(id, id, id, id, b, b, b)
                 .as((v, d, sv, sd, bc, sc, i) -> String.format("pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X",
                         v, d, sv, sd, bc, sc, i));
     }
