@@ -169,9 +169,9 @@ public final class SysfsScanner {
          * The device, or null when its sysfs link leads outside the root. A device that reads as it did
          * last time is handed back as the same object.
          */
-        PciDevice read(String name, PciAddress address, Path dir, KnownDevice known) throws IOException, DeviceVanished {
+        PciDevice read(String name, PciAddress address, Path dir, KnownDevice before) throws IOException, DeviceVanished {
             DirectoryIdentity identity = DirectoryIdentity.of(dir);
-            KnownDevice last = known;
+            KnownDevice last = before;
             if (last == null || !last.identity().equals(identity)) {
                 devicesChanged = true;
                 last = null;
@@ -180,14 +180,14 @@ public final class SysfsScanner {
             }
             Path realDir = last == null ? dir.toRealPath() : last.realDir();
             if (last == null && !realDir.startsWith(realRoot())) {
-                SysfsScanner.this.known.remove(name);
+                known.remove(name);
                 return null;
             }
             DeviceFiles files = new DeviceFiles(address, realDir, new ArrayList<>(), buffer);
             KnownDevice reading = last == null ? readAll(address, identity, realDir, files) : readChanging(last, files);
             DriverFacts driver = reading.driver();
             boolean registered = driver.name() == null || registered(driver, files.dir);
-            if (reading == last && registered) {
+            if (reading == last && registered == last.registered()) {
                 return last.device();
             }
             FixedFacts fixed = reading.fixed();
@@ -205,10 +205,10 @@ public final class SysfsScanner {
                     driver.name(), driverModule, driver.override(), fixed.bootVga(), fixed.physfn(),
                     reading.vfs().virtfns(), reading.vfs().numVfs(), fixed.totalVfs(), reading.vfioDevs(),
                     fixed.iommuGroup(), problems);
-            if (known != null && device.equals(known.device())) {
-                device = known.device();
+            if (before != null && device.equals(before.device())) {
+                device = before.device();
             }
-            SysfsScanner.this.known.put(name, reading.withDevice(device));
+            known.put(name, reading.withDevice(device, registered));
             return device;
         }
 
@@ -248,7 +248,7 @@ public final class SysfsScanner {
                 throw new DeviceVanished();
             }
             return new KnownDevice(address, identity, realDir, now + refreshDelay(address), fixed, driver, vfs, vfioDevs,
-                    null);
+                    null, true);
         }
 
         /**
@@ -281,7 +281,7 @@ public final class SysfsScanner {
                 return last;
             }
             return new KnownDevice(last.address(), last.identity(), last.realDir(), last.refreshAt(), last.fixed(),
-                    driver, vfs, vfioDevs, last.device());
+                    driver, vfs, vfioDevs, last.device(), last.registered());
         }
 
         /**
@@ -378,10 +378,13 @@ public final class SysfsScanner {
      * saves the kernel following the bus link.
      */
     private record KnownDevice(PciAddress address, DirectoryIdentity identity, Path realDir, long refreshAt,
-            FixedFacts fixed, DriverFacts driver, VfFacts vfs, List<String> vfioDevs, PciDevice device) {
-        KnownDevice withDevice(PciDevice made) {
-            return made == device ? this
-                    : new KnownDevice(address, identity, realDir, refreshAt, fixed, driver, vfs, vfioDevs, made);
+            FixedFacts fixed, DriverFacts driver, VfFacts vfs, List<String> vfioDevs, PciDevice device,
+            boolean registered) {
+        /** With the device made from it, and whether its driver was registered then (the device says so). */
+        KnownDevice withDevice(PciDevice made, boolean wasRegistered) {
+            return made == device && wasRegistered == registered ? this
+                    : new KnownDevice(address, identity, realDir, refreshAt, fixed, driver, vfs, vfioDevs, made,
+                            wasRegistered);
         }
     }
 

@@ -139,6 +139,26 @@ class SysfsScannerTest {
     }
 
     @Test
+    @DisplayName("a driver being unloaded is a problem of its devices only while its directory is gone")
+    void driverUnloadedAndLoadedAgain() throws IOException {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).group("14").driver("nouveau", "nouveau");
+        SysfsScanner scanner = new SysfsScanner(host.write().root());
+        assertThat(scanner.scan().device(at("0000:41:00.0")).orElseThrow().problems()).isEmpty();
+
+        Path driver = dir.resolve("sys/bus/pci/drivers/nouveau");
+        Path away = dir.resolve("nouveau-away");
+        Files.move(driver, away);
+        PciDevice unloading = scanner.scan().device(at("0000:41:00.0")).orElseThrow();
+        Files.move(away, driver);
+        PciDevice loaded = scanner.scan().device(at("0000:41:00.0")).orElseThrow();
+
+        assertThat(unloading.problems()).singleElement().asString().contains("which does not exist");
+        assertThat(loaded.problems()).isEmpty();
+        assertThat(loaded.driver()).isEqualTo("nouveau");
+    }
+
+    @Test
     @DisplayName("an attribute larger than a sysfs page is refused with its size")
     void hugeAttribute() {
         FakeHost host = FakeHost.at(dir);
