@@ -104,15 +104,7 @@ public final class GroupAllocations {
             }
             for (Claim c : claims) {
                 Hold h = holds.get(c.group());
-                Set<String> units = new LinkedHashSet<>();
-                Set<String> addresses = new LinkedHashSet<>();
-                if (h != null) {
-                    units.addAll(h.units());
-                    addresses.addAll(h.addresses());
-                }
-                units.add(c.unit());
-                addresses.addAll(c.addresses());
-                Hold renewed = new Hold(c.group(), resource, units, addresses, now);
+                Hold renewed = joined(h, resource, c, now);
                 changed |= h == null || !h.units().equals(renewed.units()) || !h.addresses().equals(renewed.addresses());
                 holds.put(c.group(), renewed);
             }
@@ -121,6 +113,19 @@ public final class GroupAllocations {
         if (changed) {
             fire();
         }
+    }
+
+    /** The group's hold (null: none yet) with the claim's unit and addresses added, taken at {@code now}. */
+    private static Hold joined(Hold held, String resource, Claim c, Instant now) {
+        Set<String> units = new LinkedHashSet<>();
+        Set<String> addresses = new LinkedHashSet<>();
+        if (held != null) {
+            units.addAll(held.units());
+            addresses.addAll(held.addresses());
+        }
+        units.add(c.unit());
+        addresses.addAll(c.addresses());
+        return new Hold(c.group(), resource, units, addresses, now);
     }
 
     /**
@@ -143,15 +148,7 @@ public final class GroupAllocations {
                             h.holders(), h.resource(), String.join(",", c.addresses()), r.resource());
                     continue;
                 }
-                Set<String> units = new LinkedHashSet<>();
-                Set<String> addresses = new LinkedHashSet<>();
-                if (h != null) {
-                    units.addAll(h.units());
-                    addresses.addAll(h.addresses());
-                }
-                units.add(c.unit());
-                addresses.addAll(c.addresses());
-                holds.put(c.group(), new Hold(c.group(), r.resource(), units, addresses, now));
+                holds.put(c.group(), joined(h, r.resource(), c, now));
                 taken.add(c.unit() + " (group " + c.group() + ")");
             }
         }
