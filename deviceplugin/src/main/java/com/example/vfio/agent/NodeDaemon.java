@@ -139,12 +139,13 @@ public final class NodeDaemon implements AutoCloseable {
                 // the scanner hands back the same snapshot when nothing changed, and the sources the same list
                 // when they want the same: then the same resources go on, and the kubelet side recognises them
                 // without comparing
-                if (hostUnchanged && wanted == lastWanted && scanProblem == null) {
+                boolean lastStands = hostUnchanged && scanProblem == null;
+                if (lastStands && wanted == lastWanted) {
                     resources = last;
                 } else {
                     List<DesiredResource> desired = DesiredResource.keepVanished(DesiredResource.from(wanted),
                             lastDesired, snapshot.devices().keySet());
-                    resources = hostUnchanged && desired.equals(lastDesired) && scanProblem == null ? last
+                    resources = lastStands && desired.equals(lastDesired) ? last
                             : desired.stream().map(r -> r.published(assessed)).toList();
                     lastDesired = desired;
                 }
