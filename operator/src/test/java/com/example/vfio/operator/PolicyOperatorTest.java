@@ -72,6 +72,15 @@ class PolicyOperatorTest {
         return cluster.nodeState(node).map(s -> s.getSpec().getDevices()).orElse(List.of());
     }
 
+    /** Policy gpus applied, both GPU nodes bound and reporting, the policy Ready. */
+    private void gpusPolicyInEffectOnBothNodes() {
+        cluster.apply(policy("gpus").onNodes("gpu", "h100").select(NVIDIA_GPUS).resource("gpu").build());
+        awaitSpec("gpu-1", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
+        awaitSpec("gpu-2", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
+        syncAll();
+        awaitStatus("gpus", condition("Ready", "True", "AllNodesReady"));
+    }
+
     private void awaitSpec(String node, Predicate<List<DesiredDevice>> condition) {
         await().atMost(WAIT).until(() -> condition.test(spec(node)));
     }
@@ -194,11 +203,7 @@ class PolicyOperatorTest {
 
     @Test
     void deleted_policy_returns_its_devices_to_the_host_and_goes_only_when_the_nodes_report_it() {
-        cluster.apply(policy("gpus").onNodes("gpu", "h100").select(NVIDIA_GPUS).resource("gpu").build());
-        awaitSpec("gpu-1", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
-        awaitSpec("gpu-2", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
-        syncAll();
-        awaitStatus("gpus", condition("Ready", "True", "AllNodesReady"));
+        gpusPolicyInEffectOnBothNodes();
 
         cluster.deletePolicy("gpus");
 
@@ -248,11 +253,7 @@ class PolicyOperatorTest {
 
     @Test
     void a_deleted_policy_does_not_wait_for_a_node_that_is_gone() {
-        cluster.apply(policy("gpus").onNodes("gpu", "h100").select(NVIDIA_GPUS).resource("gpu").build());
-        awaitSpec("gpu-1", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
-        awaitSpec("gpu-2", d -> hasEntry(d, "0000:41:00.0", "auto", "gpu"));
-        syncAll();
-        awaitStatus("gpus", condition("Ready", "True", "AllNodesReady"));
+        gpusPolicyInEffectOnBothNodes();
 
         cluster.deletePolicy("gpus");
         awaitSpec("gpu-1", d -> hasEntry(d, "0000:41:00.0", "host", null));
