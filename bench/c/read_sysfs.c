@@ -51,7 +51,11 @@ static int read_small(const char *path, char *buf, size_t size) {
     return (int)n;
 }
 
-static int list_dir(const char *path) {
+/* Lists a directory; when first is not NULL, its first entry goes there (empty when none): the one vfioN of
+ * vfio-dev/. */
+static int list_dir(const char *path, char *first, size_t size) {
+    if (first)
+        first[0] = 0;
     DIR *d = opendir(path);
     if (!d)
         return -1;
@@ -61,6 +65,8 @@ static int list_dir(const char *path) {
         if (e->d_name[0] == '.')
             continue;
         sink += e->d_name[0];
+        if (first && !first[0])
+            snprintf(first, size, "%s", e->d_name);
         n++;
     }
     closedir(d);
@@ -108,23 +114,6 @@ static struct known *lookup(const char *name, int hint) {
         if (strcmp(table[i].name, name) == 0)
             return &table[i];
     return NULL;
-}
-
-/* The first entry of a directory into out (empty when none): the one vfioN of vfio-dev/. */
-static void first_entry(const char *path, char *out, size_t size) {
-    out[0] = 0;
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        sink += e->d_name[0];
-        if (!out[0])
-            snprintf(out, size, "%s", e->d_name);
-    }
-    closedir(d);
 }
 
 static void driver_once(const char *root, const char *link_target, char seen[][64], int *nseen) {
@@ -182,7 +171,7 @@ static int scan(const char *root) {
 
     snprintf(path, sizeof path, "%s/sys/kernel/iommu_groups", root);
     if (rescan_only) {
-        list_dir(path);
+        list_dir(path, NULL, 0);
     }
     DIR *groups = rescan_only ? NULL : opendir(path);
     if (groups) {
@@ -191,14 +180,14 @@ static int scan(const char *root) {
             if (g->d_name[0] == '.')
                 continue;
             snprintf(path, sizeof path, "%s/sys/kernel/iommu_groups/%s/devices", root, g->d_name);
-            list_dir(path);
+            list_dir(path, NULL, 0);
         }
         closedir(groups);
     }
     snprintf(path, sizeof path, "%s/dev/vfio", root);
-    list_dir(path);
+    list_dir(path, NULL, 0);
     snprintf(path, sizeof path, "%s/dev/vfio/devices", root);
-    list_dir(path);
+    list_dir(path, NULL, 0);
 
     char devices[PATH_MAX];
     snprintf(devices, sizeof devices, "%s/sys/bus/pci/devices", root);
@@ -273,14 +262,14 @@ static int scan(const char *root) {
         snprintf(path, sizeof path, "%s/iommu_group", dev);
         read_link(path);
         snprintf(path, sizeof path, "%s/vfio-dev", dev);
-        first_entry(path, k->vfio_dev, sizeof k->vfio_dev);
+        list_dir(path, k->vfio_dev, sizeof k->vfio_dev);
         if (stat(dev, &st) == 0)
             count++;
     }
     closedir(dir);
 
     snprintf(path, sizeof path, "%s/sys/module/vfio_pci/drivers", root);
-    list_dir(path);
+    list_dir(path, NULL, 0);
     return count;
 }
 
