@@ -211,7 +211,10 @@ public final class ControlPlane implements AutoCloseable {
         Config config = Config.fromKubeconfig(kubeconfigYaml());
         config.setImpersonateUsername(user);
         config.setImpersonateGroups(groups.toArray(String[]::new));
-        config.setImpersonateExtras(extra);
+        // header names cannot hold '/': the apiserver unescapes Impersonate-Extra-<percent-encoded key>
+        Map<String, List<String>> encoded = new java.util.HashMap<>();
+        extra.forEach((k, v) -> encoded.put(java.net.URLEncoder.encode(k, StandardCharsets.UTF_8), v));
+        config.setImpersonateExtras(encoded);
         return new KubernetesClientBuilder().withConfig(config).build();
     }
 
