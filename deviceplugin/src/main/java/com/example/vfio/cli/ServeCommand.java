@@ -182,7 +182,7 @@ final class ServeCommand implements Callable<Integer> {
         } catch (PoliciesFileSource.BadPoliciesException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        PluginMetrics metrics = new PluginMetrics();
+        PluginMetrics metrics = new PluginMetrics().withJvmMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
         NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
         return run(node, plugin, daemon, metrics, List.of(), true);
@@ -218,7 +218,7 @@ final class ServeCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
             }
         }
-        PluginMetrics metrics = new PluginMetrics();
+        PluginMetrics metrics = new PluginMetrics().withJvmMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, clock);
         GroupAllocations allocations = plugin.allocations();
         BindingEngine engine = noBinding ? null : new BindingEngine(host,
