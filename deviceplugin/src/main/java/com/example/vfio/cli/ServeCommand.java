@@ -182,7 +182,7 @@ final class ServeCommand implements Callable<Integer> {
         } catch (PoliciesFileSource.BadPoliciesException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        PluginMetrics metrics = new PluginMetrics().withJvmMetrics();
+        PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
         NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
         return run(node, plugin, daemon, metrics, List.of(), true);
@@ -218,7 +218,7 @@ final class ServeCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
             }
         }
-        PluginMetrics metrics = new PluginMetrics().withJvmMetrics();
+        PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, clock);
         GroupAllocations allocations = plugin.allocations();
         BindingEngine engine = noBinding ? null : new BindingEngine(host,
@@ -247,6 +247,9 @@ final class ServeCommand implements Callable<Integer> {
             }
             LOG.info("node {}: {}", node, NodeDaemon.summary(daemon.lastPublished()));
             if (metricsPort != 0) {
+                // after the first publication, off the way to the kubelet's registration (loading the JVM's
+                // management beans costs more than the rest of the metrics); not at all without /metrics
+                metrics.withJvmMetrics();
                 http = new StatusHttpServer(new InetSocketAddress(metricsPort), metrics, daemon::liveness);
                 LOG.info("/healthz and /metrics on port {}", http.port());
             }
