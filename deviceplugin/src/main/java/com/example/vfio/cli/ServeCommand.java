@@ -247,6 +247,9 @@ final class ServeCommand implements Callable<Integer> {
             }
             LOG.info("node {}: {}", node, NodeDaemon.summary(daemon.lastPublished()));
             if (metricsPort != 0) {
+                // after the first publication, off the way to the kubelet's registration (loading the JVM's
+                // management beans costs more than the rest of the metrics); not at all without /metrics
+                metrics.withJvmMetrics();
                 http = new StatusHttpServer(new InetSocketAddress(metricsPort), metrics, daemon::liveness);
                 LOG.info("/healthz and /metrics on port {}", http.port());
             }

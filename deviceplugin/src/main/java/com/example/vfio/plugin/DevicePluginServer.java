@@ -376,12 +376,15 @@ public final class DevicePluginServer implements AutoCloseable {
         @Override
         public void allocate(AllocateRequest request, StreamObserver<AllocateResponse> out) {
             AllocateResponse resp;
+            long t0 = System.nanoTime();
             try {
                 resp = DevicePluginServer.this.allocate(request);
             } catch (StatusRuntimeException e) {
+                metrics.allocateTook(resourceName(), System.nanoTime() - t0);
                 out.onError(e);
                 return;
             }
+            metrics.allocateTook(resourceName(), System.nanoTime() - t0);
             out.onNext(resp);
             out.onCompleted();
         }

@@ -2,6 +2,7 @@ package com.example.vfio.plugin;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.prometheus.metrics.exporter.httpserver.MetricsHandler;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -10,7 +11,10 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
-/** {@code /healthz} and {@code /metrics} (Prometheus text format) on the JDK's HTTP server. */
+/**
+ * {@code /healthz} and {@code /metrics} on the JDK's HTTP server. {@code /metrics} is the Prometheus client's own
+ * handler: text format 0.0.4, or OpenMetrics when the Accept header asks for it.
+ */
 public final class StatusHttpServer implements AutoCloseable {
 
     /** The daemon's liveness: null when healthy, else why not. */
@@ -28,8 +32,7 @@ public final class StatusHttpServer implements AutoCloseable {
             String problem = liveness.get();
             reply(ex, problem == null ? 200 : 503, "text/plain; charset=utf-8", problem == null ? "ok\n" : problem + "\n");
         });
-        http.createContext("/metrics", ex -> reply(ex, 200, "text/plain; version=0.0.4; charset=utf-8",
-                metrics.render()));
+        http.createContext("/metrics", new MetricsHandler(metrics.registry()));
         http.start();
     }
 

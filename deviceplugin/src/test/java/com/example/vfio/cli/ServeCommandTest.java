@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.example.vfio.plugin.kubelet.StandInKubelet;
+import com.example.vfio.plugin.prometheus.Scrape;
+import com.example.vfio.plugin.prometheus.Scrape.Format;
 import com.example.vfio.proto.deviceplugin.v1beta1.DeviceSpec;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -72,15 +74,40 @@ class ServeCommandTest {
             HttpResponse<String> health = http.send(HttpRequest.newBuilder(
                     URI.create("http://127.0.0.1:" + port + "/healthz")).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(health.statusCode()).isEqualTo(200);
-            String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
-                    .build(), HttpResponse.BodyHandlers.ofString()).body();
-            assertThat(metrics)
-                    .contains("vfio_devices{resource=\"vfio.example.com/gpu\",health=\"healthy\"} 2")
-                    .contains("vfio_devices{resource=\"vfio.example.com/gpu\",health=\"unhealthy\"} 2")
-                    .contains("vfio_allocations_total{resource=\"vfio.example.com/gpu\"} 1")
-                    .contains("vfio_registrations_total{resource=\"vfio.example.com/gpu\"} 1")
-                    .contains("vfio_held_iommu_groups 1")
-                    .containsPattern("vfio_rescans_total [1-9]");
+            for (Format format : Format.values()) {
+                Scrape scrape = Scrape.of(port, format);
+                // OpenMetrics names a counter's family without _total and an info's without _info; samples keep them
+                String total = format == Format.OPENMETRICS ? "" : "_total";
+                String info = format == Format.OPENMETRICS ? "" : "_info";
+                assertThat(scrape.family("vfio_devices")
+                        .value("vfio_devices", "resource", GPU, "health", "healthy")).isEqualTo(2);
+                assertThat(scrape.family("vfio_devices")
+                        .value("vfio_devices", "resource", GPU, "health", "unhealthy")).isEqualTo(2);
+                assertThat(scrape.family("vfio_allocations" + total)
+                        .value("vfio_allocations_total", "resource", GPU)).isEqualTo(1);
+                assertThat(scrape.family("vfio_registrations" + total)
+                        .value("vfio_registrations_total", "resource", GPU)).isEqualTo(1);
+                assertThat(scrape.family("vfio_held_iommu_groups").value("vfio_held_iommu_groups")).isEqualTo(1);
+                double rescans = scrape.family("vfio_rescans" + total).value("vfio_rescans_total");
+                assertThat(rescans).isPositive();
+                Scrape.Family rescan = scrape.family("vfio_rescan_duration_seconds");
+                assertThat(rescan.value("vfio_rescan_duration_seconds_count")).isEqualTo(rescans);
+                assertThat(rescan.value("vfio_rescan_duration_seconds_bucket", "le", "+Inf")).isEqualTo(rescans);
+                assertThat(rescan.value("vfio_rescan_duration_seconds_sum")).isPositive();
+                Scrape.Family allocate = scrape.family("vfio_allocate_duration_seconds");
+                assertThat(allocate.value("vfio_allocate_duration_seconds_count", "resource", GPU)).isEqualTo(1);
+                assertThat(allocate.value("vfio_allocate_duration_seconds_bucket", "resource", GPU, "le", "5.0"))
+                        .isEqualTo(1);
+                // the JVM's and the process's own metrics
+                assertThat(scrape.family("jvm_memory_used_bytes").value("jvm_memory_used_bytes", "area", "heap"))
+                        .isPositive();
+                assertThat(scrape.family("jvm_gc_collection_seconds").type()).isEqualTo("summary");
+                assertThat(scrape.family("jvm_threads_current").value("jvm_threads_current")).isPositive();
+                assertThat(scrape.family("process_resident_memory_bytes").value("process_resident_memory_bytes"))
+                        .isPositive();
+                assertThat(scrape.names()).contains("process_cpu_seconds" + total, "jvm_threads_state",
+                        "jvm_classes_currently_loaded", "jvm_runtime" + info, "process_open_fds");
+            }
         }
         assertThat(pluginDir.resolve("vfio-gpu.sock")).as("our socket is removed on shutdown").doesNotExist();
     }

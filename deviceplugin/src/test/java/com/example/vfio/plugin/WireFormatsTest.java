@@ -2,6 +2,8 @@ package com.example.vfio.plugin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.example.vfio.plugin.prometheus.Scrape;
+import com.example.vfio.plugin.prometheus.Scrape.Format;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -10,7 +12,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import org.junit.jupiter.api.Test;
 
-/** The names and texts other programs parse: env variables, CDI names, Prometheus text, /healthz. */
+/** The names and texts other programs parse: env variables, CDI names, Prometheus metrics, /healthz. */
 class WireFormatsTest {
 
     @Test
@@ -39,26 +41,65 @@ class WireFormatsTest {
     }
 
     @Test
-    void metrics_are_valid_prometheus_text_with_help_and_type_for_every_family() {
+    void metrics_keep_their_names_and_are_served_in_text_and_openmetrics_as_the_scraper_asks() throws Exception {
         PluginMetrics m = new PluginMetrics();
         m.devices("vfio.example.com/gpu", 3, 1);
         m.allocation("vfio.example.com/gpu");
+        m.allocateTook("vfio.example.com/gpu", 700_000);
         m.registration("vfio.example.com/gpu");
         m.error("allocate_refused");
         m.rescan(2_500_000);
+        m.heldGroups(2);
         m.podResourcesUp(false);
 
-        String text = m.render();
+        try (StatusHttpServer http = new StatusHttpServer(new InetSocketAddress("127.0.0.1", 0), m, () -> null)) {
+            for (Format format : Format.values()) {
+                Scrape scrape = Scrape.of(http.port(), format);
+                boolean om = format == Format.OPENMETRICS;
+                // OpenMetrics names a counter's family without _total; its samples keep it
+                String errors = om ? "vfio_errors" : "vfio_errors_total";
+                assertThat(scrape.family(errors).type()).isEqualTo("counter");
+                assertThat(scrape.family(errors).value("vfio_errors_total", "kind", "allocate_refused")).isEqualTo(1);
+                assertThat(scrape.family(errors).value("vfio_errors_total", "kind", "rescan")).as("known kinds from 0")
+                        .isEqualTo(0);
+                assertThat(scrape.family(om ? "vfio_allocations" : "vfio_allocations_total")
+                        .value("vfio_allocations_total", "resource", "vfio.example.com/gpu")).isEqualTo(1);
+                assertThat(scrape.family(om ? "vfio_registrations" : "vfio_registrations_total")
+                        .value("vfio_registrations_total", "resource", "vfio.example.com/gpu")).isEqualTo(1);
+                assertThat(scrape.family(om ? "vfio_rescans" : "vfio_rescans_total").value("vfio_rescans_total"))
+                        .isEqualTo(1);
+                Scrape.Family devices = scrape.family("vfio_devices");
+                assertThat(devices.type()).isEqualTo("gauge");
+                assertThat(devices.value("vfio_devices", "resource", "vfio.example.com/gpu", "health", "healthy"))
+                        .isEqualTo(3);
+                assertThat(devices.value("vfio_devices", "resource", "vfio.example.com/gpu", "health", "unhealthy"))
+                        .isEqualTo(1);
+                assertThat(scrape.family("vfio_held_iommu_groups").value("vfio_held_iommu_groups")).isEqualTo(2);
+                assertThat(scrape.family("vfio_podresources_up").value("vfio_podresources_up")).isEqualTo(0);
 
-        assertThat(text).contains("vfio_devices{resource=\"vfio.example.com/gpu\",health=\"healthy\"} 3\n")
-                .contains("vfio_devices{resource=\"vfio.example.com/gpu\",health=\"unhealthy\"} 1\n")
-                .contains("vfio_allocations_total{resource=\"vfio.example.com/gpu\"} 1\n")
-                .contains("vfio_rescan_duration_seconds_sum 0.0025\n")
-                .contains("vfio_rescan_duration_seconds_count 1\n")
-                .contains("vfio_podresources_up 0\n")
-                .contains("vfio_errors_total{kind=\"allocate_refused\"} 1\n");
-        for (String line : text.split("\n")) {
-            assertThat(line).matches("# (HELP|TYPE) vfio_[a-z_]+ .+|vfio_[a-z_]+(\\{[a-z]+=\"[^\"]*\"(,[a-z]+=\"[^\"]*\")*})? [0-9.E-]+");
+                Scrape.Family rescan = scrape.family("vfio_rescan_duration_seconds");
+                assertThat(rescan.type()).isEqualTo("histogram");
+                assertThat(rescan.unit()).isEqualTo(om ? "seconds" : null);
+                assertThat(rescan.value("vfio_rescan_duration_seconds_sum")).isEqualTo(0.0025);
+                assertThat(rescan.value("vfio_rescan_duration_seconds_count")).isEqualTo(1);
+                assertThat(rescan.value("vfio_rescan_duration_seconds_bucket", "le", "0.001")).isEqualTo(0);
+                assertThat(rescan.value("vfio_rescan_duration_seconds_bucket", "le", "0.0025")).isEqualTo(1);
+                assertThat(rescan.bucketBounds()).hasSize(PluginMetrics.RESCAN_SECONDS.length + 1).endsWith("+Inf");
+                Scrape.Family allocate = scrape.family("vfio_allocate_duration_seconds");
+                assertThat(allocate.type()).isEqualTo("histogram");
+                assertThat(allocate.value("vfio_allocate_duration_seconds_bucket", "resource", "vfio.example.com/gpu",
+                        "le", "5.0E-4")).isEqualTo(0);
+                assertThat(allocate.value("vfio_allocate_duration_seconds_bucket", "resource", "vfio.example.com/gpu",
+                        "le", "0.001")).isEqualTo(1);
+
+                for (Scrape.Family f : scrape.families()) {
+                    assertThat(f.name()).startsWith("vfio_");
+                    assertThat(f.help()).as(f.name()).isNotBlank();
+                    if (f.type().equals("counter")) {
+                        assertThat(f.samples()).allSatisfy(x -> assertThat(x.name()).endsWith("_total"));
+                    }
+                }
+            }
         }
     }
 

@@ -29,12 +29,14 @@ public final class OperatorMain {
             return;
         }
         KubernetesClient client = new KubernetesClientBuilder().build();
-        VfioOperator operator = new VfioOperator(client, settings, Clock.systemUTC());
+        OperatorMetrics metrics = new OperatorMetrics().withJvmMetrics();
+        VfioOperator operator = new VfioOperator(client, settings, Clock.systemUTC(), metrics);
         HealthServer health = null;
         if (settings.healthPort() >= 0) {
             try {
-                health = new HealthServer(settings.healthPort(), operator::livenessProblem, operator::readinessProblem).start();
-                LOG.info("health endpoints on port {}: /healthz /readyz", health.port());
+                health = new HealthServer(settings.healthPort(), operator::livenessProblem, operator::readinessProblem,
+                        metrics.registry()).start();
+                LOG.info("health and metrics endpoints on port {}: /healthz /readyz /metrics", health.port());
             } catch (IOException e) {
                 System.err.println("vfio-operator: cannot listen on port " + settings.healthPort() + ": " + e.getMessage());
                 System.exit(2);

@@ -10,7 +10,8 @@ import java.util.Map;
  *                                 patches (the fabric8 mock API server answers SSA with 415)
  * @param leaderElectionNamespace  LEADER_ELECTION_NAMESPACE: leader election (Lease "vfio-operator") on when set
  * @param identity                 POD_NAME, else HOSTNAME, else a random id: who holds the lease
- * @param healthPort               HEALTH_PORT (default 8080; 0 picks a free port, -1 turns the endpoint off)
+ * @param healthPort               HEALTH_PORT (default 8080; 0 picks a free port, -1 turns the endpoint off): /healthz,
+ *                                 /readyz and /metrics
  * @param eventNamespace           EVENT_NAMESPACE (default "default"): where Events about cluster-scoped objects go
  * @param reconcileThreads         OPERATOR_THREADS (default 4)
  * @param releaseRecheck           how often a deleting policy re-checks that its devices are back on the host

@@ -19,9 +19,10 @@ public final class VfioOperator implements AutoCloseable {
     private final Operator operator;
     private volatile boolean stopped;
 
-    public VfioOperator(KubernetesClient client, OperatorSettings settings, Clock clock) {
+    public VfioOperator(KubernetesClient client, OperatorSettings settings, Clock clock, OperatorMetrics metrics) {
         operator = new Operator(o -> {
             o.withKubernetesClient(client)
+                    .withMetrics(metrics)
                     .withCloseClientOnStop(false)
                     .withUseSSAToPatchPrimaryResource(settings.serverSideApply())
                     .withSSABasedCreateUpdateMatchForDependentResources(settings.serverSideApply())

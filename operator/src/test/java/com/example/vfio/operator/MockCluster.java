@@ -110,7 +110,7 @@ public final class MockCluster implements AutoCloseable {
     }
 
     public MockCluster startOperator(OperatorSettings settings) {
-        operator = new VfioOperator(client, settings, Clock.systemUTC());
+        operator = new VfioOperator(client, settings, Clock.systemUTC(), new OperatorMetrics());
         operator.start();
         return this;
     }

@@ -1,5 +1,7 @@
 package com.example.vfio.operator;
 
+import com.example.vfio.plugin.prometheus.Scrape;
+import com.example.vfio.plugin.prometheus.Scrape.Format;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,7 +23,7 @@ import java.util.concurrent.TimeUnit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** OperatorMain as its own JVM: kubeconfig, environment, health endpoints, SIGTERM. */
+/** OperatorMain as its own JVM: kubeconfig, environment, health and metrics endpoints, SIGTERM. */
 class OperatorProcessTest {
     private MockCluster cluster;
     private Process process;
@@ -48,7 +50,7 @@ class OperatorProcessTest {
     }
 
     @Test
-    void runs_from_a_kubeconfig_serves_health_and_stops_cleanly_on_sigterm(@TempDir Path dir) throws Exception {
+    void runs_from_a_kubeconfig_serves_health_and_metrics_and_stops_cleanly_on_sigterm(@TempDir Path dir) throws Exception {
         cluster = new MockCluster();
         cluster.addNode("gpu-1", Map.of());
         Path kubeconfig = writeKubeconfig(dir, cluster.client.getMasterUrl().toString());
@@ -64,7 +66,35 @@ class OperatorProcessTest {
         HttpResponse<String> healthz = get(http, port, "/healthz");
         assertThat(healthz.statusCode()).isEqualTo(200);
         assertThat(healthz.body()).isEqualTo("ok\n");
-        assertThat(get(http, port, "/metrics").statusCode()).isEqualTo(404);
+        // counted once the reconciliations have settled: one that ends between two families' collection is
+        // timed but not yet counted as succeeded
+        for (Format format : Format.values()) {
+            await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+                Scrape scrape = Scrape.of(port, format);
+                String total = format == Format.OPENMETRICS ? "" : "_total";
+                for (String controller : List.of(NodeStateCreator.NAME, NodeStateReconciler.NAME, PolicyReconciler.NAME)) {
+                    Scrape.Family started = scrape.family("vfio_operator_reconciliations_started" + total);
+                    Scrape.Family succeeded = scrape.family("vfio_operator_reconciliations_succeeded" + total);
+                    Scrape.Family failed = scrape.family("vfio_operator_reconciliations_failed" + total);
+                    Scrape.Family duration = scrape.family("vfio_operator_reconcile_duration_seconds");
+                    double n = started.value("vfio_operator_reconciliations_started_total", "controller", controller);
+                    // a reconciliation still running is started and not yet timed
+                    assertThat(duration.value("vfio_operator_reconcile_duration_seconds_count", "controller", controller))
+                            .isEqualTo(succeeded.value("vfio_operator_reconciliations_succeeded_total", "controller", controller)
+                                    + failed.value("vfio_operator_reconciliations_failed_total", "controller", controller))
+                            .isLessThanOrEqualTo(n);
+                    assertThat(duration.bucketBounds("controller", controller))
+                            .hasSize(OperatorMetrics.RECONCILE_SECONDS.length + 1);
+                    if (!controller.equals(PolicyReconciler.NAME)) { // no policy exists: its series stay at 0
+                        assertThat(n).as(controller).isPositive();
+                    }
+                }
+                assertThat(scrape.family("vfio_operator_reconciliations_succeeded" + total)
+                        .value("vfio_operator_reconciliations_succeeded_total", "controller", NodeStateCreator.NAME)).isPositive();
+                assertThat(scrape.family("jvm_memory_used_bytes").value("jvm_memory_used_bytes", "area", "heap")).isPositive();
+                assertThat(scrape.names()).contains("jvm_gc_collection_seconds", "jvm_threads_current", "process_resident_memory_bytes");
+            });
+        }
 
         process.destroy();
         assertThat(process.waitFor(30, TimeUnit.SECONDS)).as("exits within 30s of SIGTERM").isTrue();

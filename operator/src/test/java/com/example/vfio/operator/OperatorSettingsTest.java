@@ -1,5 +1,6 @@
 package com.example.vfio.operator;
 
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import org.junit.jupiter.api.Test;
 
 import java.net.URI;
@@ -45,7 +46,7 @@ class OperatorSettingsTest {
     @Test
     void readyz_answers_503_with_the_reason_until_ready_and_healthz_stays_200() throws Exception {
         AtomicReference<String> readiness = new AtomicReference<>("starting");
-        try (HealthServer server = new HealthServer(0, () -> null, readiness::get).start()) {
+        try (HealthServer server = new HealthServer(0, () -> null, readiness::get, new PrometheusRegistry()).start()) {
             HttpClient http = HttpClient.newHttpClient();
             HttpResponse<String> notReady = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/readyz")).build(),
                     HttpResponse.BodyHandlers.ofString());
