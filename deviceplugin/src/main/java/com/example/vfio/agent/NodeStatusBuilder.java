@@ -187,7 +187,7 @@ public final class NodeStatusBuilder {
             return "group " + group.id() + " is in no-IOMMU mode: never offered to VMs";
         }
         String named = group.blockers().stream().limit(2)
-                .map(b -> b.address() + " is on " + b.driver())
+                .map(b -> b.address() + " is on " + (b.driver() == null ? "an unknown driver" : b.driver()))
                 .collect(Collectors.joining(", "));
         int more = group.blockers().size() - 2;
         return "group " + group.id() + " is not viable: " + named + (more > 0 ? " and " + more + " more" : "")
