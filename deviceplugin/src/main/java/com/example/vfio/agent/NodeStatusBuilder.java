@@ -274,6 +274,11 @@ public final class NodeStatusBuilder {
             String notYet;
             if (want.isHost()) {
                 inEffect = !verdict.vfioDriver();
+                if (!inEffect && !want.effectiveManaged()) {
+                    o.failed.put(a, a + ": on " + driver + ", a VFIO driver, and not given back here (policy managed:"
+                            + " false, or binding turned off on this node)");
+                    continue;
+                }
                 notYet = "still on " + driver + ", waiting to return to its host driver";
             } else if (verdict.vfioDriver() && !verdict.viable()) {
                 o.failed.put(a, a + ": on " + driver + " but not viable: " + String.join("; ",
