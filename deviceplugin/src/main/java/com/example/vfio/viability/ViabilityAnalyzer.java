@@ -124,12 +124,17 @@ public final class ViabilityAnalyzer {
     }
 
     private static String describe(List<Blocker> blockers) {
-        return blockers.stream()
-                .map(b -> b.driver() == null
-                        ? b.address() + " is bound to a driver its sysfs link does not name (see its reasons)"
-                        : b.address() + " is bound to " + b.driver() + " (a host driver that uses DMA)")
-                .collect(Collectors.joining("; "))
-                + "; bind " + (blockers.size() == 1 ? "it" : "them") + " to vfio-pci too (companions: Bind)"
-                + " or unbind " + (blockers.size() == 1 ? "it" : "them");
+        List<String> parts = new ArrayList<>();
+        List<Blocker> known = blockers.stream().filter(b -> b.driver() != null).toList();
+        if (!known.isEmpty()) {
+            String them = known.size() == 1 ? "it" : "them";
+            parts.add(known.stream().map(b -> b.address() + " is bound to " + b.driver() + " (a host driver that uses DMA)")
+                    .collect(Collectors.joining("; "))
+                    + "; bind " + them + " to vfio-pci too (companions: Bind) or unbind " + them);
+        }
+        // nothing rebinds a device whose driver is unknown: its own reasons say what to fix
+        blockers.stream().filter(b -> b.driver() == null).forEach(b -> parts.add(b.address()
+                + " is bound to a driver its sysfs link does not name (see its reasons)"));
+        return String.join("; ", parts);
     }
 }
