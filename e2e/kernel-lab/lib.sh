@@ -43,7 +43,18 @@ lab_others_running() {
     echo "${found# }"
 }
 
+# The files the kernel package installed under /lib/modules/<release> (the guest's tree links to them).
+lab_package_module_files() {
+    dpkg-query -L "linux-image-$1" | sed -n "s|^/\(usr/\)\{0,1\}\(lib/modules/$1/.*\)|/\2|p"
+}
+
 # What identifies a module tree's content cheaply: every path with its size and modification time.
 lab_tree_fingerprint() {
     find "$1" -printf '%P %s %T@\n' 2>/dev/null | sort | sha256sum | cut -d' ' -f1
+}
+
+# The same for the kernel package's own files (size, modification time, inode: a write through one of
+# the guest tree's links would show).
+lab_package_fingerprint() {
+    lab_package_module_files "$1" | xargs -d '\n' stat -c '%n %s %Y %i' 2>/dev/null | sort | sha256sum | cut -d' ' -f1
 }
