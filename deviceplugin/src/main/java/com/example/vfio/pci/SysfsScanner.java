@@ -175,7 +175,7 @@ public final class SysfsScanner {
             if (last == null || !last.identity().equals(identity)) {
                 devicesChanged = true;
                 last = null;
-            } else if (now - last.refreshAt() > 0) {
+            } else if (now - last.refreshAt() > 0 || groupMayFollow(last)) {
                 last = null;
             }
             Path realDir = last == null ? dir.toRealPath() : last.realDir();
@@ -185,6 +185,9 @@ public final class SysfsScanner {
             }
             DeviceFiles files = new DeviceFiles(address, realDir, new ArrayList<>(), buffer);
             KnownDevice reading = last == null ? readAll(address, identity, realDir, files) : readChanging(last, files);
+            if (before != null && before.fixed().iommuGroup() == null && reading.fixed().iommuGroup() != null) {
+                devicesChanged = true; // its group's members may have been listed without it
+            }
             DriverFacts driver = reading.driver();
             boolean registered = driver.name() == null || registered(driver);
             if (reading == last && registered == last.registered()) {
@@ -210,6 +213,15 @@ public final class SysfsScanner {
             }
             known.put(name, reading.withDevice(device, registered));
             return device;
+        }
+
+        /**
+         * The kernel links a new device into sys/bus/pci/devices before it gives it its IOMMU group: a device
+         * read in between has no group yet. On a host with IOMMU groups such a device is read whole again at
+         * every scan while it has none, so a rescan comes to what a first scan says.
+         */
+        private boolean groupMayFollow(KnownDevice last) {
+            return last.fixed().iommuGroup() == null && lastGroups != null && !lastGroups.ids().isEmpty();
         }
 
         void forget(String name) {

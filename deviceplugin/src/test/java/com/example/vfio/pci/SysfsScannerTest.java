@@ -332,6 +332,37 @@ class SysfsScannerTest {
     }
 
     @Test
+    @DisplayName("a device read before the kernel gave it its IOMMU group gets it, and a place among the members, at the next scan")
+    void deviceReadBeforeItsGroupGetsItNextScan() throws IOException {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).group("14").driver("vfio-pci", "vfio_pci").vfioDev("vfio0");
+        host.device("0000:41:00.1").ids(0x10de, 0x22a3).group("14").driver("snd_hda_intel", "snd_hda_intel");
+        host.devVfio("14");
+        host.write();
+        // the kernel links the device into the bus first, and into its IOMMU group a moment later
+        Path groupLink = dir.resolve("sys/devices/pci0000:00/0000:41:00.1/iommu_group");
+        Path member = dir.resolve("sys/kernel/iommu_groups/14/devices/0000:41:00.1");
+        Path groupTarget = Files.readSymbolicLink(groupLink);
+        Path memberTarget = Files.readSymbolicLink(member);
+        Files.delete(groupLink);
+        Files.delete(member);
+        SysfsScanner scanner = new SysfsScanner(host.root());
+        HostSnapshot midAdd = scanner.scan();
+
+        Files.createSymbolicLink(groupLink, groupTarget);
+        Files.createSymbolicLink(member, memberTarget);
+        HostSnapshot next = scanner.scan();
+        HostSnapshot fresh = new SysfsScanner(host.root()).scan();
+
+        assertThat(midAdd.device(at("0000:41:00.1")).orElseThrow().iommuGroup()).isNull();
+        assertThat(next.device(at("0000:41:00.1")).orElseThrow().iommuGroup()).isEqualTo("14");
+        assertThat(next.group("14").orElseThrow().members()).containsExactly(at("0000:41:00.0"), at("0000:41:00.1"));
+        assertThat(next.devices()).isEqualTo(fresh.devices());
+        assertThat(next.groups()).isEqualTo(fresh.groups());
+        assertThat(new ViabilityAnalyzer().assess(next).groups().get("14").viable()).isFalse();
+    }
+
+    @Test
     @DisplayName("a scanner that scans again lists a group's members again when one of them is unplugged or plugged in")
     void rescansFollowGroupMembers() {
         FakeHost host = FakeHost.at(dir);
