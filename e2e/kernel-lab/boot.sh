@@ -3,7 +3,7 @@
 # initramfs: busybox + the 9p modules of the lab kernel + guest/init. Rebuilt when an input changes.
 lab_build_initramfs() {
     local out=$WORK_DIR/initramfs.cpio.gz stamp=$WORK_DIR/initramfs.stamp key
-    key="$KVER $(sha256sum "$LAB_DIR/guest/init" /bin/busybox | sha256sum)"
+    key="$KVER $(sha256sum "$LAB_DIR/guest/init" /bin/busybox "$LAB_MODULES.stamp" | sha256sum)"
     if [[ -f $out && -f $stamp && $(cat "$stamp") == "$key" ]]; then return; fi
     local t=$WORK_DIR/initramfs.d
     rm -rf "$t"; mkdir -p "$t"/{bin,proc,sys,dev,newroot,modules}
@@ -22,7 +22,7 @@ lab_build_initramfs() {
             *.zst) zstd -dc "$m" ;;
             *) cat "$m" ;;
         esac >"$t/modules/$(printf %02d $i)-$(basename "${m%%.ko*}").ko"
-    done < <(modprobe -S "$KVER" -a --show-depends 9p 9pnet_virtio | awk '!seen[$2]++')
+    done < <(modprobe -d "$LAB_MODULES" -S "$KVER" -a --show-depends 9p 9pnet_virtio | awk '!seen[$2]++')
     ((i >= 3)) || die "could not find the 9p modules of $KVER"
     (cd "$t" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"
     mv "$out.tmp" "$out"; echo "$key" >"$stamp"
@@ -33,7 +33,7 @@ lab_build_initramfs() {
 #   00:03.0 pcie-root-port -> 02:00.0 pci-testdev (1b36:0005)  target of plain vfio-pci
 #   00:04.0 pcie-pci-bridge -> 03:01.0 e1000 (8086:100e), 03:02.0 pci-testdev: one shared IOMMU group
 #   00:05.0 edu on the root bus: a group of its own
-# plus q35's own devices and the three virtio-9p transports (the guest's root file system).
+# plus q35's own devices and the four virtio-9p transports (the guest's file systems).
 LAB_QEMU_DEVICES=(
     -device intel-iommu
     -device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x2
@@ -47,8 +47,9 @@ LAB_QEMU_DEVICES=(
 )
 
 # lab_boot INPUT_DIR SCRIPT RESULTS_DIR TIMEOUT_S: boots a guest that sees INPUT_DIR read-only at
-# /run/lab and RESULTS_DIR read-write at /run/lab-results, and runs /run/lab/SCRIPT inside its
-# chroot of the host root. Console goes to RESULTS_DIR/console.log. Never runs longer than TIMEOUT_S.
+# /run/lab, RESULTS_DIR read-write at /run/lab-results and the lab's module tree ($LAB_MODULES) at
+# /lib/modules, and runs /run/lab/SCRIPT inside its chroot of the host root. Console goes to
+# RESULTS_DIR/console.log. Never runs longer than TIMEOUT_S.
 # no_timer_check: on a busy host the emulated CPU can miss the IO-APIC timer test, and the
 # kernel then panics ("timer doesn't work through Interrupt-remapped IO-APIC"); seen here.
 # No AVX: QEMU 7.2 was the first to emulate AVX/AVX2 in TCG, and a JIT-compiled JVM method
@@ -68,6 +69,8 @@ lab_boot() {
         -device virtio-9p-pci,fsdev=labin,mount_tag=labin,bus=pcie.0,addr=0x12 \
         -fsdev "local,id=results,path=$results,security_model=none,multidevs=remap" \
         -device virtio-9p-pci,fsdev=results,mount_tag=results,bus=pcie.0,addr=0x11 \
+        -fsdev "local,id=labmodules,path=$LAB_MODULES/lib/modules,security_model=none,readonly=on,multidevs=remap" \
+        -device virtio-9p-pci,fsdev=labmodules,mount_tag=labmodules,bus=pcie.0,addr=0x13 \
         "${LAB_QEMU_DEVICES[@]}" \
         </dev/null >"$results/qemu.log" 2>&1
 }

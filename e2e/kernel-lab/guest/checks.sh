@@ -7,7 +7,7 @@ set -u
 # Binds and unbinds PCI devices: it must never run anywhere but in the lab's own guest.
 [[ ${BASH_SOURCE[0]} == /run/lab/checks.sh ]] && grep -qw lab.script=checks.sh /proc/cmdline || { echo "checks.sh runs only inside the kernel lab's guest (see run)" >&2; exit 2; }
 IN=$(dirname "${BASH_SOURCE[0]}") # the inputs run put together: this script, jar, helpers, policies
-source "$IN/lab.env"               # LAB_STANDIN_ERROR LAB_JAR_SOURCE
+source "$IN/lab.env"               # LAB_STANDIN_ERROR LAB_JAR_SOURCE LAB_MODULES_ALIAS_SHA
 LAB_JAR=$IN/vfio-node-all.jar
 LAB_BIN=$IN/bin
 LAB_STANDIN_DIR=$IN/standin
@@ -193,6 +193,20 @@ done
         || why+="no vfio_pci: alias for $VARIANT_MODULE (run setup); "
 }
 verdict "lab: topology, IOMMU groups and host drivers are as built (kernel $(uname -r))" "$why"
+
+# The module tree is the lab's own (setup made it from the kernel package and the lab's driver), so what
+# inspect and auto see cannot depend on what else is installed on the machine.
+why=""
+TREE=/lib/modules/$(uname -r)
+awk '$1 == "labmodules" && $2 ~ /\/lib\/modules$/ { found = 1 } END { exit !found }' /proc/mounts \
+    || why+="/lib/modules is not the lab's share but [$(awk '$2 ~ /lib\/modules/ { print $1 " on " $2 }' /proc/mounts | paste -sd,)]; "
+[[ $(sha256sum <"$TREE/modules.alias" | cut -d' ' -f1) == "$LAB_MODULES_ALIAS_SHA" ]] \
+    || why+="$TREE/modules.alias is not the one setup made for the lab; "
+[[ -f $TREE/updates/$VARIANT_MODULE.ko ]] || why+="no updates/$VARIANT_MODULE.ko in $TREE; "
+vfio_modules=$(sed -n 's/^alias vfio_pci:[^ ]* //p' "$TREE/modules.alias" | sort -u | paste -sd' ')
+[[ $vfio_modules == "$VARIANT_MODULE vfio_pci" ]] \
+    || why+="its vfio_pci: aliases name [$vfio_modules], not only the kernel's vfio_pci and $VARIANT_MODULE; "
+verdict "lab: the guest's /lib/modules is the lab's own tree (the kernel package's modules plus $VARIANT_MODULE, depmod run on it), not the machine's" "$why"
 G_SHARED=$(group_of "$TESTDEV_BR")
 G_EDU_RP=$(group_of "$EDU_RP")
 G_TESTDEV_RP=$(group_of "$TESTDEV_RP")
@@ -304,9 +318,40 @@ else
     done
 fi
 
-say "apply host.yaml while a process holds $TESTDEV_RP"
+# Giving devices back is one edit: bind.yaml with its driver lines changed to host and nothing else
+# (lab-shared keeps companions: Bind, so its companion e1000 must go back with it, from the journal).
+HOST_POL=/tmp/lab-host.yaml
+sed -E 's/^(  driver:).*/\1 host/' "$POL/bind.yaml" >"$HOST_POL"
+cp "$HOST_POL" "$DET/host.yaml"
+C_GIVE="apply: bind.yaml with its driver lines changed to host (lab-shared: auto -> host, companions: Bind kept) gives all of group $G_SHARED back: $TESTDEV_BR driverless, companion e1000 $E1000 on e1000, the bridge untouched"
+C_RESTORE="apply: driver host restores every original driver from the journal (e1000 on e1000, $EDU_ROOT on pci-stub)"
+say "apply bind.yaml with driver: host"
+if ! grep -q '^  driver: auto' "$POL/bind.yaml" || grep -q '^  driver: auto' "$HOST_POL"; then
+    why="the lab's edit of bind.yaml did not turn its driver: auto lines into driver: host"
+    verdict "$C_GIVE" "$why"; verdict "$C_RESTORE" "$why"
+elif vn apply-host apply --policies "$HOST_POL" --json; then
+    why=""
+    [[ $(drv "$TESTDEV_BR") == none ]] || why+="$TESTDEV_BR is on $(drv "$TESTDEV_BR"); "
+    [[ $(drv "$E1000") == e1000 ]] || why+="companion $E1000 is on $(drv "$E1000"); "
+    [[ $(drv "$BRIDGE") == none ]] || why+="bridge $BRIDGE is on $(drv "$BRIDGE"); "
+    [[ -e /dev/vfio/$G_SHARED ]] && why+="/dev/vfio/$G_SHARED is still there (a member still on a VFIO driver?); "
+    jq -e --arg a "$E1000" '.devices[] | select(.address == $a) | .policy == "lab-shared" and .action == "give back"
+        and .state == "Bound" and .toDriver == "e1000"' "$DET/apply-host.out" >/dev/null \
+        || why+="apply did not report $E1000 given back to e1000 for policy lab-shared: $(jq -c --arg a "$E1000" \
+            '.devices[] | select(.address == $a) | {policy, action, state, toDriver}' "$DET/apply-host.out" 2>&1 | cut -c1-200); "
+    verdict "$C_GIVE" "$why"
+    why=$(diff_states "$S1" "$(snapshot)")
+    [[ -n $why ]] && why="differs from before apply: $why"
+    cmp -s "$DET/state-before-apply.txt" "$DET/state-after-bind.txt" && why+=" (nothing had been bound, so nothing was restored)"
+    verdict "$C_RESTORE" "$why"
+else
+    why="apply $(vn_failure apply-host)"
+    verdict "$C_GIVE" "$why"; verdict "$C_RESTORE" "$why"
+fi
+
+say "apply the host policies while a process holds $TESTDEV_RP"
 held=""
-# When apply did not bind it, the lab binds it itself so the refusal is still put to the test.
+# Given back above, so the lab binds it itself: a device no journal knows, on vfio-pci, held by a process.
 [[ $(drv "$TESTDEV_RP") == vfio-pci ]] || lab_bind "$TESTDEV_RP" vfio-pci vfio_pci
 if [[ $(drv "$TESTDEV_RP") == vfio-pci ]]; then
     "$LAB_BIN/vfio-hold" "/dev/vfio/$G_TESTDEV_RP" "$TESTDEV_RP" >"$DET/hold.out" 2>"$DET/hold.err" &
@@ -317,7 +362,7 @@ fi
 if [[ -n $held ]]; then
     # If the daemon wrongly unbinds, the kernel blocks it until the holder lets go: the watchdog
     # lets go after 120 s so the lab still finishes, and the check fails.
-    (VN_TIMEOUT=200 vn apply-held apply --policies "$POL/host.yaml" --json) &
+    (VN_TIMEOUT=200 vn apply-held apply --policies "$HOST_POL" --json) &
     applier=$!
     for _ in $(seq 120); do kill -0 "$applier" 2>/dev/null || break; sleep 1; done
     why=""
@@ -337,15 +382,6 @@ else
         "could not hold it: on $(drv "$TESTDEV_RP"); $(head -c 200 "$DET/hold.err" 2>/dev/null)"
 fi
 
-say "apply host.yaml"
-if vn apply-host apply --policies "$POL/host.yaml" --json; then
-    why=$(diff_states "$S1" "$(snapshot)")
-    [[ -n $why ]] && why="differs from before apply: $why"
-    cmp -s "$DET/state-before-apply.txt" "$DET/state-after-bind.txt" && why+=" (nothing had been bound, so nothing was restored)"
-else
-    why="apply $(vn_failure apply-host)"
-fi
-verdict "apply: driver host restores every original driver from the journal (e1000 on e1000, $EDU_ROOT on pci-stub)" "$why"
 # Whatever apply did or did not do, check 4 starts from the boot state.
 for a in "$EDU_RP" "$TESTDEV_RP" "$TESTDEV_BR" "$E1000" "$EDU_ROOT"; do
     [[ $(grep "^$a " <<<"$S0") == "$a $(drv "$a")" ]] || lab_release "$a"

@@ -18,12 +18,6 @@ import java.util.Objects;
 @ValidationRule(value = "self.driver == 'host' || has(self.resourceName)",
         message = "resourceName is required unless driver is host", reason = "FieldValueRequired",
         fieldPath = ".resourceName")
-@ValidationRule(value = "!has(self.companions) || self.companions != 'Bind' || self.driver != 'host'",
-        message = "companions: Bind needs a VFIO driver, not host", reason = "FieldValueInvalid",
-        fieldPath = ".companions")
-@ValidationRule(value = "!has(self.managed) || self.managed || self.driver != 'host'",
-        message = "managed: false with driver host would do nothing; remove the policy instead", reason = "FieldValueInvalid",
-        fieldPath = ".managed")
 public class VfioBindingPolicySpec {
     public static final int MIN_PRIORITY = -1000;
     public static final int MAX_PRIORITY = 1000;
@@ -45,11 +39,11 @@ public class VfioBindingPolicySpec {
     @Pattern(RESOURCE_NAME_REGEX)
     private String resourceName;
 
-    @JsonPropertyDescription("false: never rebind, only check the devices and publish the ones already on a VFIO driver.")
+    @JsonPropertyDescription("false: never rebind, only check the devices and publish the ones already on a VFIO driver (with driver host: check that they are back on host drivers).")
     @Default("true")
     private Boolean managed;
 
-    @JsonPropertyDescription("Bind: the other functions of each selected device's IOMMU group go to vfio-pci too (no resource of their own).")
+    @JsonPropertyDescription("Bind: the other functions of each selected device's IOMMU group go along: to vfio-pci (no resource of their own), or with driver host back to their own host drivers.")
     @Default("Ignore")
     private Companions companions;
 

@@ -44,7 +44,9 @@ public final class NodePlanner {
      * resourceName are a {@link PlanConflict}: the device gets no entry (left as it is). Agreeing policies share it:
      * the entry names the first by name, managed/force hold only if all of them say so.</li>
      * <li>{@code companions: Bind}: the other members of each assigned device's IOMMU group that no live policy claims
-     * and that are not bridges get {@code vfio-pci}, no resource, {@code companionOf} = the assigned address.</li>
+     * and that are not bridges get {@code vfio-pci} ({@code host} when the policy gives its devices back: the
+     * companions go back to their own host drivers with them), no resource, {@code companionOf} = the assigned
+     * address.</li>
      * <li>A policy being deleted (deletionTimestamp set) releases its managed devices: each device it matches that no
      * live policy (nor companion) takes gets {@code driver: host}.</li>
      * </ol>
@@ -145,7 +147,8 @@ public final class NodePlanner {
                 if (liveClaims.containsKey(a) || desired.containsKey(a) || sibling.isBridge()) {
                     continue;
                 }
-                desired.put(a, new DesiredDevice(a, Drivers.VFIO_PCI, null, owner.policy, null, true, owner.force, selected.address()));
+                String driver = Drivers.HOST.equals(owner.driver) ? Drivers.HOST : Drivers.VFIO_PCI;
+                desired.put(a, new DesiredDevice(a, driver, null, owner.policy, null, true, owner.force, selected.address()));
                 matches.get(owner.policy).companions.add(a);
             }
         }

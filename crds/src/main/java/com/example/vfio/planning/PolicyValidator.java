@@ -1,6 +1,5 @@
 package com.example.vfio.planning;
 
-import com.example.vfio.api.Companions;
 import com.example.vfio.api.DeviceSelector;
 import com.example.vfio.api.Drivers;
 import com.example.vfio.api.VfioBindingPolicy;
@@ -14,6 +13,12 @@ import java.util.regex.Pattern;
  * The CRD schema's rules (patterns, bounds, CEL) in Java, so the standalone daemon refuses what the API server
  * would refuse and the operator degrades a policy the mock or an old schema let through. Keep in step with the
  * annotations on the api types.
+ *
+ * <p>Only what would hurt someone is refused: names and ids that become sysfs paths, a selector that names no
+ * list (every device of the node) or an emptied list (read as absent, it would select more), a VFIO driver
+ * without a resource (devices taken from the host that no pod can request). A state an admin reaches by editing
+ * a working policy is valid whenever it has a meaning: {@code driver: host} with {@code companions: Bind} gives
+ * the companions back too, with {@code managed: false} it checks that someone else gave the devices back.
  */
 public final class PolicyValidator {
     private static final Pattern ID = Pattern.compile(DeviceSelector.ID_REGEX);
@@ -68,12 +73,6 @@ public final class PolicyValidator {
         int priority = spec.effectivePriority();
         if (priority < VfioBindingPolicySpec.MIN_PRIORITY || priority > VfioBindingPolicySpec.MAX_PRIORITY) {
             p.add("spec.priority: " + priority + " is outside " + VfioBindingPolicySpec.MIN_PRIORITY + ".." + VfioBindingPolicySpec.MAX_PRIORITY);
-        }
-        if (host && spec.effectiveCompanions() == Companions.Bind) {
-            p.add("spec.companions: Bind needs a VFIO driver, not host");
-        }
-        if (host && !spec.effectiveManaged()) {
-            p.add("spec.managed: false with driver host would do nothing; remove the policy instead");
         }
         return p;
     }

@@ -131,6 +131,37 @@ class NodePlannerTest {
     }
 
     @Test
+    void the_same_policy_with_driver_host_gives_the_companions_back_with_their_device() {
+        VfioBindingPolicy bound = policy("gpus").select(NVIDIA_GPUS).resource("gpu").companions(Companions.Bind).build();
+        VfioBindingPolicy givenBack = policy("gpus").select(NVIDIA_GPUS).resource("gpu").companions(Companions.Bind)
+                .driver("host").build();
+        NodePlan plan = plan(givenBack);
+
+        assertThat(plan.problems()).isEmpty();
+        assertThat(plan.devices()).extracting(DesiredDevice::getAddress)
+                .isEqualTo(plan(bound).devices().stream().map(DesiredDevice::getAddress).toList());
+        assertThat(plan.device("0000:41:00.0")).get()
+                .isEqualTo(new DesiredDevice("0000:41:00.0", "host", null, "gpus", null, true, false, null));
+        assertThat(plan.device("0000:41:00.1")).get()
+                .isEqualTo(new DesiredDevice("0000:41:00.1", "host", null, "gpus", null, true, false, "0000:41:00.0"));
+        assertThat(plan.device("0000:40:01.1")).as("PCI bridge stays on pcieport").isEmpty();
+        assertThat(plan.policies().get("gpus").companions()).containsExactly("0000:41:00.1", "0000:c1:00.1");
+    }
+
+    @Test
+    void an_unmanaged_host_policy_only_checks_and_claims_its_devices_from_lower_priorities() {
+        NodePlan plan = plan(
+                policy("hands-off").select(NVIDIA_GPUS).driver("host").managed(false).companions(Companions.Bind).priority(10).build(),
+                policy("gpus").select(NVIDIA_GPUS).resource("gpu").build());
+
+        assertThat(plan.problems()).isEmpty();
+        assertThat(plan.devices()).containsExactly(
+                new DesiredDevice("0000:41:00.0", "host", null, "hands-off", null, false, false, null),
+                new DesiredDevice("0000:c1:00.0", "host", null, "hands-off", null, false, false, null));
+        assertThat(plan.policies().get("gpus").overriddenBy()).containsOnlyKeys("0000:41:00.0", "0000:c1:00.0");
+    }
+
+    @Test
     void companions_ignore_leaves_siblings_alone() {
         NodePlan plan = plan(policy("gpus").select(NVIDIA_GPUS).resource("gpu").build());
 

@@ -187,7 +187,7 @@ public final class NodeStatusBuilder {
             return "group " + group.id() + " is in no-IOMMU mode: never offered to VMs";
         }
         String named = group.blockers().stream().limit(2)
-                .map(b -> b.address() + " is on " + b.driver())
+                .map(b -> b.address() + " is on " + (b.driver() == null ? "an unknown driver" : b.driver()))
                 .collect(Collectors.joining(", "));
         int more = group.blockers().size() - 2;
         return "group " + group.id() + " is not viable: " + named + (more > 0 ? " and " + more + " more" : "")
@@ -274,6 +274,11 @@ public final class NodeStatusBuilder {
             String notYet;
             if (want.isHost()) {
                 inEffect = !verdict.vfioDriver();
+                if (!inEffect && !want.effectiveManaged()) {
+                    o.failed.put(a, a + ": on " + driver + ", a VFIO driver, and not given back here (policy managed:"
+                            + " false, or binding turned off on this node)");
+                    continue;
+                }
                 notYet = "still on " + driver + ", waiting to return to its host driver";
             } else if (verdict.vfioDriver() && !verdict.viable()) {
                 o.failed.put(a, a + ": on " + driver + " but not viable: " + String.join("; ",

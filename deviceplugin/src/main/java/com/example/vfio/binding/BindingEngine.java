@@ -122,6 +122,10 @@ public final class BindingEngine {
             return refused(address.toString(), word, null, null, d, "no such PCI device on this node");
         }
         PciDevice device = found.get();
+        Optional<String> unknown = guards.unknownDriver(device);
+        if (unknown.isPresent()) {
+            return refused(address.toString(), word, null, device.iommuGroup(), d, unknown.get());
+        }
         String current = device.driver();
         boolean onVfio = vfio.isVfioDriver(device);
 

@@ -55,6 +55,17 @@ public final class BindingGuards {
         return Optional.empty();
     }
 
+    /**
+     * Its driver link leads to no driver of the root: whatever holds it is unknown, so neither binding nor
+     * giving it back can be planned (which driver to unbind, which one to restore). Checked before anything
+     * else, for every desired driver.
+     */
+    public Optional<String> unknownDriver(PciDevice device) {
+        return device.driverUnknown() ? Optional.of("its driver link does not lead to a driver in "
+                + sysfs.root() + "/sys/bus/pci/drivers, so what holds it is unknown: it is never rebound (the"
+                + " device's reasons in inspect say where the link leads)") : Optional.empty();
+    }
+
     /** A pod holds it (PodResources, or the device plugin's allocation records). */
     public Optional<String> heldByPod(PciDevice device) {
         return heldByPod(device.address());

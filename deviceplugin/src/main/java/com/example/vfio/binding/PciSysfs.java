@@ -1,5 +1,6 @@
 package com.example.vfio.binding;
 
+import com.example.vfio.pci.DriverLink;
 import com.example.vfio.pci.HostRoot;
 import com.example.vfio.pci.InvalidNameException;
 import com.example.vfio.pci.Names;
@@ -29,6 +30,7 @@ public final class PciSysfs {
     private final HostRoot root;
     private final SysfsWriter writer;
     private final Path pciBus;
+    private Path realRoot;
 
     public PciSysfs(HostRoot root, SysfsWriter writer) {
         this.root = root;
@@ -46,15 +48,23 @@ public final class PciSysfs {
         return Files.isDirectory(root.pciDevice(address));
     }
 
-    /** The bound driver's name ({@code driver} link), empty when unbound. */
+    /**
+     * The bound driver's name ({@code driver} link), empty when unbound. A link that does not lead to
+     * {@code sys/bus/pci/drivers/<name>} of the root ({@link DriverLink}) names no driver: an error, so that
+     * nothing is ever written on the strength of it.
+     */
     public Optional<String> driverOf(PciAddress address) {
+        Path link = root.pciDevice(address).resolve("driver");
         try {
-            Path target = Files.readSymbolicLink(root.pciDevice(address).resolve("driver"));
-            Path name = target.getFileName();
-            if (name == null || !Names.isDriverName(name.toString())) {
-                throw new InvalidNameException(address + ": driver link points to " + target + ", not a driver");
+            Path target = Files.readSymbolicLink(link);
+            if (realRoot == null) {
+                realRoot = root.root().toRealPath();
             }
-            return Optional.of(name.toString());
+            String name = DriverLink.driverName(realRoot, link.getParent().toRealPath(), target);
+            if (name == null) {
+                throw new BindingException(address + ": " + DriverLink.problem(target, root.root()));
+            }
+            return Optional.of(name);
         } catch (NoSuchFileException e) {
             return Optional.empty();
         } catch (IOException e) {

@@ -101,7 +101,7 @@ final class InspectReport {
                 DeviceVerdict verdict = assessment.verdict(device.address());
                 rows.add(new String[] {first ? entry.getKey() : "", device.address().toString(),
                         orQuestion(device.vendorHex()) + ":" + orQuestion(device.deviceHex()),
-                        orQuestion(device.classHex()), device.driver() == null ? "-" : device.driver(),
+                        orQuestion(device.classHex()), device.driverUnknown() ? "?" : device.driver() == null ? "-" : device.driver(),
                         verdict.vfioDriver() ? "yes" : "no", device.numaNode() < 0 ? "-" : Integer.toString(device.numaNode()),
                         verdict.viable() ? "yes" : "no", device.isBridge() ? "-" : verdict.recommended().driver()});
                 List<String> notes = new ArrayList<>();

@@ -6,7 +6,10 @@ import java.util.List;
  * What sysfs says about one PCI function at the moment of a scan. Ids are -1 when the file was
  * missing or malformed; {@link #problems()} then says which file and why.
  *
- * @param driver         name of the bound driver ({@code driver} link), null when unbound
+ * @param driver         name of the bound driver ({@code driver} link), null when unbound or unknown
+ * @param driverUnknown  a {@code driver} link exists but does not lead to {@code sys/bus/pci/drivers/<name>} of
+ *                       the root: something holds the device, but nothing says which driver ({@code driver} is
+ *                       null); such a device is never viable, blocks its group and is never rebound
  * @param driverModule   module of that driver ({@code drivers/<name>/module} link), null when unknown or built in
  * @param driverOverride {@code driver_override}, null when unset ({@code (null)}), as read when the scanner
  *                       first saw the device or its driver link change (binding reads the file itself)
@@ -24,6 +27,7 @@ public record PciDevice(
         int numaNode,
         int headerType,
         String driver,
+        boolean driverUnknown,
         String driverModule,
         String driverOverride,
         boolean bootVga,
@@ -58,7 +62,7 @@ public record PciDevice(
     }
 
     public boolean isBound() {
-        return driver != null;
+        return driver != null || driverUnknown;
     }
 
     /** Host, ISA, PCI-to-PCI and CardBus bridges (class 06, or a bridge header): never a VM's device. */

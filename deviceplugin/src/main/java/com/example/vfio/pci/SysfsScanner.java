@@ -175,7 +175,7 @@ public final class SysfsScanner {
             if (last == null || !last.identity().equals(identity)) {
                 devicesChanged = true;
                 last = null;
-            } else if (now - last.refreshAt() > 0) {
+            } else if (now - last.refreshAt() > 0 || groupMayFollow(last)) {
                 last = null;
             }
             Path realDir = last == null ? dir.toRealPath() : last.realDir();
@@ -185,8 +185,11 @@ public final class SysfsScanner {
             }
             DeviceFiles files = new DeviceFiles(address, realDir, new ArrayList<>(), buffer);
             KnownDevice reading = last == null ? readAll(address, identity, realDir, files) : readChanging(last, files);
+            if (before != null && before.fixed().iommuGroup() == null && reading.fixed().iommuGroup() != null) {
+                devicesChanged = true; // its group's members may have been listed without it
+            }
             DriverFacts driver = reading.driver();
-            boolean registered = driver.name() == null || registered(driver, files.dir);
+            boolean registered = driver.name() == null || registered(driver);
             if (reading == last && registered == last.registered()) {
                 return last.device();
             }
@@ -202,7 +205,7 @@ public final class SysfsScanner {
                     : driverModules.computeIfAbsent(driver.name(), SysfsScanner.this::moduleOfDriver);
             PciDevice device = new PciDevice(address, fixed.vendor(), fixed.device(), fixed.subsystemVendor(),
                     fixed.subsystemDevice(), fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(),
-                    driver.name(), driverModule, driver.override(), fixed.bootVga(), fixed.physfn(),
+                    driver.name(), driver.unknown(), driverModule, driver.override(), fixed.bootVga(), fixed.physfn(),
                     reading.vfs().virtfns(), reading.vfs().numVfs(), fixed.totalVfs(), reading.vfioDevs(),
                     fixed.iommuGroup(), problems);
             if (before != null && device.equals(before.device())) {
@@ -210,6 +213,15 @@ public final class SysfsScanner {
             }
             known.put(name, reading.withDevice(device, registered));
             return device;
+        }
+
+        /**
+         * The kernel links a new device into sys/bus/pci/devices before it gives it its IOMMU group: a device
+         * read in between has no group yet. On a host with IOMMU groups such a device is read whole again at
+         * every scan while it has none, so a rescan comes to what a first scan says.
+         */
+        private boolean groupMayFollow(KnownDevice last) {
+            return last.fixed().iommuGroup() == null && lastGroups != null && !lastGroups.ids().isEmpty();
         }
 
         void forget(String name) {
@@ -226,7 +238,7 @@ public final class SysfsScanner {
 
         /** Every file of the device: its first scan, a new directory at its address, or a refresh. */
         private KnownDevice readAll(PciAddress address, DirectoryIdentity identity, Path realDir, DeviceFiles files)
-                throws DeviceVanished {
+                throws DeviceVanished, IOException {
             int vendor = files.hex("vendor", 4, true);
             int device = files.hex("device", 4, true);
             int subsystemVendor = files.hex("subsystem_vendor", 4, false);
@@ -258,7 +270,7 @@ public final class SysfsScanner {
          * so it is only looked at again after a change or to see the one entry it had is still the same.
          * Returns {@code last} itself when nothing changed.
          */
-        private KnownDevice readChanging(KnownDevice last, DeviceFiles files) throws DeviceVanished {
+        private KnownDevice readChanging(KnownDevice last, DeviceFiles files) throws DeviceVanished, IOException {
             Path link = last.driver().link() == null ? linkIfThere(files, "driver") : files.link("driver");
             List<String> linkProblems = files.takeProblems();
             boolean sameLink = Objects.equals(link, last.driver().link());
@@ -287,10 +299,11 @@ public final class SysfsScanner {
         /**
          * The link's target, asking first whether there is anything there: a device that had no driver
          * usually still has none, and a failed readlink costs Java two exceptions. When there is nothing,
-         * whether the device itself is still there.
+         * whether the device itself is still there. The link itself is asked for, not what it leads to, so a
+         * link to nothing reads as it does on a first scan.
          */
         private Path linkIfThere(DeviceFiles files, String name) throws DeviceVanished {
-            if (Files.exists(files.dir.resolve(name))) {
+            if (Files.exists(files.dir.resolve(name), LinkOption.NOFOLLOW_LINKS)) {
                 return files.link(name);
             }
             if (!Files.exists(files.dir)) {
@@ -299,23 +312,28 @@ public final class SysfsScanner {
             return null;
         }
 
-        private DriverFacts driverFacts(DeviceFiles files, Path link, List<String> linkProblems) throws DeviceVanished {
+        /**
+         * The driver the link names, only when it leads to {@code sys/bus/pci/drivers/<name>} of this root
+         * ({@link DriverLink}); any other link is a problem of the device, whose driver is then unknown. Decided
+         * from the link and the device's real directory alone, so a rescan that finds the same link keeps the
+         * verdict of the scan that first read it.
+         */
+        private DriverFacts driverFacts(DeviceFiles files, Path link, List<String> linkProblems)
+                throws DeviceVanished, IOException {
             String override = files.text("driver_override", false);
             if ("(null)".equals(override) || (override != null && override.isEmpty())) {
                 override = null;
             }
             String name = null;
             if (link != null) {
-                name = lastName(link);
-                if (!Names.isDriverName(name)) {
-                    files.problem("driver link points to " + Names.quote(link.toString()) + ", not a driver");
-                    name = null;
+                name = DriverLink.driverName(realRoot(), files.dir, link);
+                if (name == null) {
+                    files.problem(DriverLink.problem(link, rootDir));
                 }
             }
             List<String> problems = new ArrayList<>(linkProblems);
             problems.addAll(files.takeProblems());
-            boolean kernelLink = name != null && link.toString().endsWith("bus/pci/drivers/" + name);
-            return new DriverFacts(link, name, kernelLink, override, List.copyOf(problems));
+            return new DriverFacts(link, name, link != null && name == null, override, List.copyOf(problems));
         }
 
         private VfFacts virtualFunctions(DeviceFiles files, int numVfs) throws DeviceVanished {
@@ -330,14 +348,12 @@ public final class SysfsScanner {
         }
 
         /**
-         * Whether the driver the link names is there, or is being unloaded. The kernel's links all lead to
-         * {@code bus/pci/drivers/<name>}: that directory is looked at once per driver and scan, not once per
-         * device.
+         * Whether the driver the link names is there, or is being unloaded. A named driver's link leads to
+         * {@code sys/bus/pci/drivers/<name>}: that directory is looked at once per driver and scan, not once
+         * per device.
          */
-        private boolean registered(DriverFacts driver, Path dir) {
-            return driver.kernelLink()
-                    ? driverRegistered.computeIfAbsent(driver.name(), n -> Files.exists(root.pciDriver(n)))
-                    : Files.exists(dir.resolve("driver"));
+        private boolean registered(DriverFacts driver) {
+            return driverRegistered.computeIfAbsent(driver.name(), n -> Files.exists(root.pciDriver(n)));
         }
     }
 
@@ -399,11 +415,11 @@ public final class SysfsScanner {
     }
 
     /**
-     * The driver link as read, the driver it names (null: none, or not a driver's name), whether the link
-     * has the kernel's form ({@code .../bus/pci/drivers/<name>}), and driver_override as it was when the
-     * link was last seen to change.
+     * The driver link as read, the driver it names (null: no link, or one that does not lead to a driver of
+     * this root, which makes the driver {@code unknown}), and driver_override as it was when the link was last
+     * seen to change.
      */
-    private record DriverFacts(Path link, String name, boolean kernelLink, String override, List<String> problems) {
+    private record DriverFacts(Path link, String name, boolean unknown, String override, List<String> problems) {
     }
 
     /** sriov_numvfs and the virtfn links it makes: the same VFs for the same number. */

@@ -47,11 +47,14 @@ public final class ViabilityAnalyzer {
         List<Blocker> blockers = new ArrayList<>();
         for (PciAddress member : group.members()) {
             PciDevice device = snapshot.devices().get(member);
-            if (device == null || device.driver() == null || DMA_SAFE_HOST_DRIVERS.contains(device.driver())
-                    || vfio.isVfioDriver(device)) {
+            if (device == null || !device.isBound()) {
                 continue;
             }
-            blockers.add(new Blocker(member, device.driver()));
+            if (device.driverUnknown()) {
+                blockers.add(new Blocker(member, null)); // whatever holds it may use DMA
+            } else if (!DMA_SAFE_HOST_DRIVERS.contains(device.driver()) && !vfio.isVfioDriver(device)) {
+                blockers.add(new Blocker(member, device.driver()));
+            }
         }
         boolean noIommu = snapshot.deviceNodes().noIommuGroups().contains(group.id());
         List<String> reasons = new ArrayList<>();
@@ -79,7 +82,7 @@ public final class ViabilityAnalyzer {
         if (device.isBridge()) {
             reasons.add("is a PCI bridge: never handed to a VM (vfio-pci refuses bridges); in a VM's group it must stay"
                     + " driverless or on pcieport");
-        } else if (!onVfio) {
+        } else if (!onVfio && !device.driverUnknown()) { // an unknown driver is said by the scan's problem
             String target = recommended.driver();
             if (device.driver() == null) {
                 reasons.add("not bound to any driver: bind it to " + target + " for a VM");
@@ -121,10 +124,17 @@ public final class ViabilityAnalyzer {
     }
 
     private static String describe(List<Blocker> blockers) {
-        return blockers.stream()
-                .map(b -> b.address() + " is bound to " + b.driver() + " (a host driver that uses DMA)")
-                .collect(Collectors.joining("; "))
-                + "; bind " + (blockers.size() == 1 ? "it" : "them") + " to vfio-pci too (companions: Bind)"
-                + " or unbind " + (blockers.size() == 1 ? "it" : "them");
+        List<String> parts = new ArrayList<>();
+        List<Blocker> known = blockers.stream().filter(b -> b.driver() != null).toList();
+        if (!known.isEmpty()) {
+            String them = known.size() == 1 ? "it" : "them";
+            parts.add(known.stream().map(b -> b.address() + " is bound to " + b.driver() + " (a host driver that uses DMA)")
+                    .collect(Collectors.joining("; "))
+                    + "; bind " + them + " to vfio-pci too (companions: Bind) or unbind " + them);
+        }
+        // nothing rebinds a device whose driver is unknown: its own reasons say what to fix
+        blockers.stream().filter(b -> b.driver() == null).forEach(b -> parts.add(b.address()
+                + " is bound to a driver its sysfs link does not name (see its reasons)"));
+        return String.join("; ", parts);
     }
 }

@@ -142,7 +142,7 @@ class LargeNodeStatusSizeTest {
         for (PciDevice d : scanned.allDevices()) {
             if (vfSet.contains(d.address().toString())) {
                 d = new PciDevice(d.address(), d.vendor(), d.device(), d.subsystemVendor(), d.subsystemDevice(),
-                        d.classCode(), d.modalias(), d.numaNode(), d.headerType(), "mlx5_vfio_pci", "mlx5_vfio_pci",
+                        d.classCode(), d.modalias(), d.numaNode(), d.headerType(), "mlx5_vfio_pci", false, "mlx5_vfio_pci",
                         d.driverOverride(), d.bootVga(), d.physfn(), d.virtfns(), d.sriovNumVfs(), d.sriovTotalVfs(),
                         List.of("vfio" + n++), d.iommuGroup(), d.problems());
                 groupNodes.add(d.iommuGroup());

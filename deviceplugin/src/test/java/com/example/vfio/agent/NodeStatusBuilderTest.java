@@ -190,6 +190,20 @@ class NodeStatusBuilderTest {
     }
 
     @Test
+    void an_unmanaged_host_policy_reports_devices_it_does_not_give_back_itself_and_the_ones_already_back() {
+        List<DesiredDevice> desired = List.of(
+                new DesiredDevice(GPU2, "host", null, "hands-off", null, false, null, null),
+                new DesiredDevice("0000:44:00.0", "host", null, "hands-off", null, false, null, null));
+
+        VfioNodeStateStatus status = builder.build(inputs(desired, Map.of(), List.of(), false), null);
+
+        assertThat(status.getSyncStatus()).isEqualTo(SyncStatus.Failed);
+        assertThat(status.getLastSyncError()).isEqualTo(GPU2 + ": on vfio-pci, a VFIO driver, and not given back here"
+                + " (policy managed: false, or binding turned off on this node)");
+        assertThat(condition(status, "Ready").getMessage()).startsWith("1 of 2 desired devices are in effect");
+    }
+
+    @Test
     void a_desired_address_the_node_does_not_have_is_a_failure_naming_it() {
         VfioNodeStateStatus status = builder.build(inputs(List.of(gpu("0000:99:00.0")), Map.of(), List.of(), false),
                 null);

@@ -246,6 +246,21 @@ class BindingGuardsTest {
     }
 
     @Test
+    @DisplayName("a device whose driver link leaves the root is refused for every driver, and nothing is written in or outside the root")
+    void driverLinkOutsideRoot() throws java.io.IOException {
+        java.nio.file.Path outside = java.nio.file.Files.createDirectories(dir.resolve("outside/sys/bus/pci/drivers/e1000e"));
+        java.nio.file.Files.writeString(outside.resolve("unbind"), "");
+        server.host.device(GpuServer.ACCEL).link("driver", outside.toString());
+        server.write();
+
+        for (String driver : List.of("vfio-pci", "auto", "host")) {
+            assertThat(refusal(want(GpuServer.ACCEL, driver))).as(driver)
+                    .startsWith("its driver link does not lead to a driver in " + server.root() + "/sys/bus/pci/drivers");
+        }
+        assertThat(outside.resolve("unbind")).isEmptyFile();
+    }
+
+    @Test
     @DisplayName("an address the node does not have is refused")
     void unknownDevice() {
         server.write();

@@ -88,4 +88,27 @@ class SysfsWritersTest {
                 .containsExactly("devices/0000:41:00.0/driver_override", "drivers/nouveau/unbind", "drivers_probe",
                         "devices/0000:41:00.0/driver_override");
     }
+
+    @Test
+    @DisplayName("the driver binding unbinds from is read only from a link into the root's sys/bus/pci/drivers, never through the link")
+    void driverOnlyFromLinksIntoTheRoot() throws Exception {
+        FakeHost host = FakeHost.at(dir.resolve("host"));
+        Path outside = Files.createDirectories(dir.resolve("outside/sys/bus/pci/drivers/nouveau"));
+        Files.writeString(outside.resolve("unbind"), "");
+        host.device(GPU.toString()).group("14").link("driver", outside.toString());
+        PciAddress other = PciAddress.parse("0000:42:00.0");
+        host.device(other.toString()).group("15").driver("nouveau", "nouveau");
+        host.write();
+        List<Path> written = new ArrayList<>();
+        PciSysfs sysfs = new PciSysfs(host.root(), (device, file, value) -> written.add(file));
+
+        assertThatThrownBy(() -> sysfs.driverOf(GPU)).isInstanceOf(BindingException.class)
+                .hasMessageStartingWith("0000:41:00.0: driver link points to '" + outside + "', not to a driver in "
+                        + host.path().toAbsolutePath() + "/sys/bus/pci/drivers");
+        assertThatThrownBy(() -> sysfs.stateOf(GPU)).isInstanceOf(BindingException.class);
+        sysfs.unbind(other, sysfs.driverOf(other).orElseThrow());
+
+        assertThat(written).containsExactly(host.path().toAbsolutePath().resolve("sys/bus/pci/drivers/nouveau/unbind"));
+        assertThat(outside.resolve("unbind")).isEmptyFile();
+    }
 }

@@ -201,6 +201,47 @@ class ApplyCommandTest {
     }
 
     @Test
+    @DisplayName("the first-policy guide's policy, its driver line changed from auto to host, gives the GPU and its audio companion back")
+    void givingDevicesBackIsOneEdit() throws IOException {
+        FakeHost node = FakeHost.at(dir.resolve("gpu-node-1")).kernel("6.12.48-amd64");
+        node.driver("vfio-pci", "vfio_pci");
+        node.device("0000:00:01.0").ids(0x8086, 0x347a).bridge().group("14").driver("pcieport", null);
+        node.device("0000:01:00.0").ids(0x10de, 0x2230).cls(0x030000).group("14").driver("nouveau", "nouveau");
+        node.device("0000:01:00.1").ids(0x10de, 0x1aef).cls(0x040300).group("14").driver("snd_hda_intel", "snd_hda_intel");
+        node.write();
+        SimulatedKernel kernel = new SimulatedKernel(node);
+        String guide = Files.readString(Path.of("..", "docs", "first-policy.md"));
+        String block = guide.substring(guide.indexOf("`gpu-policy.yaml`:"));
+        String policy = block.substring(block.indexOf("```yaml\n") + 8, block.indexOf("```", block.indexOf("```yaml\n") + 8));
+        assertThat(policy).contains("\n  driver: auto\n", "\n  companions: Bind\n");
+        Path file = dir.resolve("gpu-policy.yaml");
+        Files.writeString(file, policy);
+        String[] apply = {"apply", "--root", node.path().toString(), "--policies", file.toString(), "--journal",
+                journal.toString(), "--node-name", "gpu-node-1", "--node-labels", "vfio.example.com/passthrough=true"};
+
+        Run bind = runSimulated(kernel, apply);
+        assertThat(bind.exit()).as(bind.out() + bind.err()).isZero();
+        assertThat(kernel.driverOf("0000:01:00.0")).isEqualTo("vfio-pci");
+        assertThat(kernel.driverOf("0000:01:00.1")).isEqualTo("vfio-pci");
+
+        Files.writeString(file, policy.replace("\n  driver: auto\n", "\n  driver: host\n"));
+        Run back = runSimulated(kernel, apply);
+
+        assertThat(back.err()).isEmpty();
+        assertThat(back.exit()).as(back.out()).isZero();
+        assertThat(back.out()).contains("given back  0000:01:00.0  vfio-pci → nouveau",
+                "given back  0000:01:00.1  vfio-pci → snd_hda_intel", "[policy nvidia-gpus]",
+                "Result: 0 bound, 2 given back, 0 recovered, 0 unchanged, 0 failed, 0 refused.");
+        assertThat(kernel.driverOf("0000:01:00.0")).isEqualTo("nouveau");
+        assertThat(kernel.driverOf("0000:01:00.1")).isEqualTo("snd_hda_intel");
+        assertThat(kernel.driverOf("0000:00:01.0")).as("the bridge is never a companion").isEqualTo("pcieport");
+        assertThat(Files.readString(journal)).doesNotContain("0000:01:00");
+
+        Run again = runSimulated(kernel, apply);
+        assertThat(again.out()).contains("Result: 0 bound, 0 given back, 0 recovered, 2 unchanged, 0 failed, 0 refused.");
+    }
+
+    @Test
     @DisplayName("the policy's drivers selector keeps matching a GPU after it moved to vfio-pci, through the journal")
     void hostDriverFromJournal() throws IOException {
         Path policies = dir.resolve("nouveau.yaml");

@@ -125,4 +125,37 @@ class InspectCommandTest {
         assertThat(run.out()).contains("Notes:").contains("modules.alias is missing")
                 .contains("- sysfs: class holds '0xnothex', not a 6-digit hex number");
     }
+
+    @Test
+    @DisplayName("a device whose driver link leads to /etc is shown with an unknown driver, not viable, naming the link, and blocks its group")
+    void driverLinkToEtc() throws Exception {
+        FakeHost host = FakeHost.at(dir).kernel("6.12.48-amd64");
+        host.alias("vfio_pci:v*d*sv*sd*bc*sc*i*", "vfio_pci").driver("vfio-pci", "vfio_pci");
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).cls(0x030200).group("14").vfioDev("vfio0").link("driver", "/etc");
+        host.device("0000:41:00.1").ids(0x10de, 0x22a3).cls(0x040300).group("14").driver("vfio-pci", "vfio_pci")
+                .vfioDev("vfio1");
+        host.devVfio("14");
+        host.write();
+
+        Run table = run("inspect", "--root", dir.toString());
+        Run json = run("inspect", "--root", dir.toString(), "--json");
+
+        assertThat(table.exit()).isZero();
+        assertThat(table.out()).containsPattern("14 +0000:41:00.0 +10de:2330 +030200 +\\? +no +- +no +vfio-pci")
+                .contains("- sysfs: driver link points to '/etc', not to a driver in " + dir.toAbsolutePath()
+                        + "/sys/bus/pci/drivers: which driver holds the device is unknown")
+                .containsPattern("0000:41:00.1 +10de:22a3 +040300 +vfio-pci +yes +- +no")
+                .contains("! group 14 is not viable: 0000:41:00.0 is bound to a driver its sysfs link does not name");
+        JsonNode doc = new ObjectMapper().readTree(json.out());
+        JsonNode device = doc.get("devices").get(0);
+        assertThat(device.get("address").asText()).isEqualTo("0000:41:00.0");
+        assertThat(device.get("driver").isNull()).isTrue();
+        assertThat(device.get("vfioDriver").asBoolean()).isFalse();
+        assertThat(device.get("viable").asBoolean()).isFalse();
+        assertThat(device.get("reasons").toString()).contains("driver link points to '/etc'");
+        assertThat(doc.get("devices").get(1).get("viable").asBoolean()).isFalse();
+        JsonNode group = doc.get("groups").get(0);
+        assertThat(group.get("viable").asBoolean()).isFalse();
+        assertThat(group.get("blockers").toString()).isEqualTo("[{\"address\":\"0000:41:00.0\",\"driver\":null}]");
+    }
 }

@@ -3,6 +3,9 @@ package com.example.vfio.pci;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.example.vfio.viability.DeviceVerdict;
+import com.example.vfio.viability.HostAssessment;
+import com.example.vfio.viability.ViabilityAnalyzer;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
@@ -139,6 +142,77 @@ class SysfsScannerTest {
     }
 
     @Test
+    @DisplayName("a driver link that leaves the root names no driver: the device says where it points, is not viable and blocks its group")
+    void driverLinkOutsideRoot() throws IOException {
+        FakeHost host = FakeHost.at(dir.resolve("host"));
+        host.alias("vfio_pci:v*d*sv*sd*bc*sc*i*", "vfio_pci").driver("vfio-pci", "vfio_pci");
+        // vfio-dev/ present, and the last name a real VFIO driver's: only where the link leads gives it away
+        Path otherTree = Files.createDirectories(dir.resolve("other/sys/bus/pci/drivers/vfio-pci"));
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).group("14").vfioDev("vfio0").link("driver", "/etc");
+        host.device("0000:41:00.1").ids(0x10de, 0x22a3).group("14").driver("vfio-pci", "vfio_pci").vfioDev("vfio1");
+        host.device("0000:42:00.0").group("15").vfioDev("vfio2").link("driver", otherTree.toString());
+        host.device("0000:43:00.0").group("16").vfioDev("vfio3").link("driver", "../../../../../../../../../../etc");
+        host.device("0000:44:00.0").group("17").vfioDev("vfio4")
+                .link("driver", "../../../bus/pci/drivers/../../../../../etc/vfio-pci");
+        host.devVfio("14").devVfio("15").devVfio("16").devVfio("17");
+        HostAssessment assessment = new ViabilityAnalyzer().assess(scan(host));
+
+        for (String address : List.of("0000:41:00.0", "0000:42:00.0", "0000:43:00.0", "0000:44:00.0")) {
+            PciDevice device = assessment.snapshot().device(at(address)).orElseThrow();
+            assertThat(device.driver()).as(address).isNull();
+            assertThat(device.driverUnknown()).as(address).isTrue();
+            assertThat(device.problems()).as(address).singleElement().asString()
+                    .startsWith("driver link points to '").contains("not to a driver in " + dir.resolve("host")
+                            + "/sys/bus/pci/drivers: which driver holds the device is unknown");
+            DeviceVerdict verdict = assessment.verdict(at(address));
+            assertThat(verdict.vfioDriver()).as(address).isFalse();
+            assertThat(verdict.viable()).as(address).isFalse();
+            assertThat(assessment.groups().get(device.iommuGroup()).viable()).as(address).isFalse();
+        }
+        assertThat(assessment.snapshot().device(at("0000:41:00.0")).orElseThrow().problems().get(0))
+                .startsWith("driver link points to '/etc', not to a driver in");
+        // the sibling on vfio-pci is told why its group is blocked
+        assertThat(assessment.verdict(at("0000:41:00.1")).reasons()).contains("group 14 is not viable: 0000:41:00.0 is"
+                + " bound to a driver its sysfs link does not name (see its reasons)");
+        assertThat(assessment.groups().get("14").blockers()).singleElement()
+                .satisfies(b -> assertThat(b.address()).isEqualTo(at("0000:41:00.0")))
+                .satisfies(b -> assertThat(b.driver()).isNull());
+    }
+
+    @Test
+    @DisplayName("a rescan judges a driver link as a first scan does: turned outside the root, added there, or dangling")
+    void driverLinkOutsideRootOnRescans() throws IOException {
+        FakeHost host = FakeHost.at(dir.resolve("host"));
+        host.alias("vfio_pci:v*d*sv*sd*bc*sc*i*", "vfio_pci").driver("vfio-pci", "vfio_pci");
+        host.device("0000:41:00.0").group("14").driver("vfio-pci", "vfio_pci").vfioDev("vfio0");
+        host.device("0000:42:00.0").group("15");
+        host.device("0000:43:00.0").group("16");
+        host.devVfio("14");
+        SysfsScanner scanner = new SysfsScanner(host.write().root());
+        HostSnapshot first = scanner.scan();
+        assertThat(first.device(at("0000:41:00.0")).orElseThrow().driver()).isEqualTo("vfio-pci");
+        assertThat(first.device(at("0000:42:00.0")).orElseThrow().isBound()).isFalse();
+
+        Path devices = dir.resolve("host/sys/devices/pci0000:00");
+        Files.delete(devices.resolve("0000:41:00.0/driver"));
+        Files.createSymbolicLink(devices.resolve("0000:41:00.0/driver"), Path.of("/etc"));
+        Files.createSymbolicLink(devices.resolve("0000:42:00.0/driver"), Path.of("/etc"));
+        Files.createSymbolicLink(devices.resolve("0000:43:00.0/driver"), dir.resolve("nowhere/vfio-pci"));
+        HostSnapshot rescanned = scanner.scan();
+        HostSnapshot again = scanner.scan();
+        HostSnapshot fresh = new SysfsScanner(host.root()).scan();
+
+        for (String address : List.of("0000:41:00.0", "0000:42:00.0", "0000:43:00.0")) {
+            PciDevice device = rescanned.device(at(address)).orElseThrow();
+            assertThat(device.driverUnknown()).as(address).isTrue();
+            assertThat(device.driver()).as(address).isNull();
+            assertThat(device).as(address + ": rescan and first scan agree").isEqualTo(fresh.device(at(address)).orElseThrow());
+            assertThat(again.device(at(address)).orElseThrow()).as(address).isEqualTo(device);
+            assertThat(new ViabilityAnalyzer().assess(rescanned).verdict(at(address)).viable()).as(address).isFalse();
+        }
+    }
+
+    @Test
     @DisplayName("a driver being unloaded is a problem of its devices only while its directory is gone")
     void driverUnloadedAndLoadedAgain() throws IOException {
         FakeHost host = FakeHost.at(dir);
@@ -255,6 +329,37 @@ class SysfsScannerTest {
         assertThat(moved).isNotSameAs(first);
         assertThat(moved.device(at("0000:41:00.0")).orElseThrow().driver()).isEqualTo("vfio-pci");
         assertThat(moved.device(at("0000:42:00.0")).orElseThrow()).isSameAs(first.device(at("0000:42:00.0")).orElseThrow());
+    }
+
+    @Test
+    @DisplayName("a device read before the kernel gave it its IOMMU group gets it, and a place among the members, at the next scan")
+    void deviceReadBeforeItsGroupGetsItNextScan() throws IOException {
+        FakeHost host = FakeHost.at(dir);
+        host.device("0000:41:00.0").ids(0x10de, 0x2330).group("14").driver("vfio-pci", "vfio_pci").vfioDev("vfio0");
+        host.device("0000:41:00.1").ids(0x10de, 0x22a3).group("14").driver("snd_hda_intel", "snd_hda_intel");
+        host.devVfio("14");
+        host.write();
+        // the kernel links the device into the bus first, and into its IOMMU group a moment later
+        Path groupLink = dir.resolve("sys/devices/pci0000:00/0000:41:00.1/iommu_group");
+        Path member = dir.resolve("sys/kernel/iommu_groups/14/devices/0000:41:00.1");
+        Path groupTarget = Files.readSymbolicLink(groupLink);
+        Path memberTarget = Files.readSymbolicLink(member);
+        Files.delete(groupLink);
+        Files.delete(member);
+        SysfsScanner scanner = new SysfsScanner(host.root());
+        HostSnapshot midAdd = scanner.scan();
+
+        Files.createSymbolicLink(groupLink, groupTarget);
+        Files.createSymbolicLink(member, memberTarget);
+        HostSnapshot next = scanner.scan();
+        HostSnapshot fresh = new SysfsScanner(host.root()).scan();
+
+        assertThat(midAdd.device(at("0000:41:00.1")).orElseThrow().iommuGroup()).isNull();
+        assertThat(next.device(at("0000:41:00.1")).orElseThrow().iommuGroup()).isEqualTo("14");
+        assertThat(next.group("14").orElseThrow().members()).containsExactly(at("0000:41:00.0"), at("0000:41:00.1"));
+        assertThat(next.devices()).isEqualTo(fresh.devices());
+        assertThat(next.groups()).isEqualTo(fresh.groups());
+        assertThat(new ViabilityAnalyzer().assess(next).groups().get("14").viable()).isFalse();
     }
 
     @Test

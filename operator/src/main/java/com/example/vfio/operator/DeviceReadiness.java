@@ -51,6 +51,10 @@ record DeviceReadiness(State state, String message) {
                     + (bind.get().getMessage() == null ? "" : ": " + bind.get().getMessage()));
         }
         if (want.isHost()) {
+            if (!want.effectiveManaged()) {
+                return failed(a + ": on " + driver + ", a VFIO driver, and the policy is managed: false (give it back by"
+                        + " hand, or set managed: true)");
+            }
             return settled(status) ? failed(a + ": still on " + driver + " after a completed sync")
                     : pending(a + ": returning from " + driver + " to its host driver");
         }

@@ -117,6 +117,21 @@ class PolicyRollupTest {
     }
 
     @Test
+    void unmanaged_host_policy_fails_on_a_device_left_on_vfio_and_is_ready_once_it_is_back() {
+        VfioBindingPolicy p = gpus();
+        p.getSpec().setDriver("host");
+        p.getSpec().setManaged(false);
+        PolicyRollup stillOnVfio = PolicyRollup.compute(p, List.of(p), List.of(node("gpu-1", p, gpu("vfio-pci", true, true, null), true, 2)));
+        PolicyRollup back = PolicyRollup.compute(p, List.of(p), List.of(node("gpu-1", p, gpu("nouveau", false, false, null), true, 2)));
+
+        assertThat(stillOnVfio.failing()).singleElement().extracting(f -> f.getMessage())
+                .isEqualTo("0000:41:00.0: on vfio-pci, a VFIO driver, and the policy is managed: false (give it back by hand,"
+                        + " or set managed: true)");
+        assertThat(back.failing()).isEmpty();
+        assertThat(back.readyNodes()).isEqualTo(1);
+    }
+
+    @Test
     void a_deleting_policy_is_released_only_when_its_gpu_left_vfio() {
         VfioBindingPolicy p = gpus();
         p.getMetadata().setDeletionTimestamp("2026-01-01T00:00:00Z");

@@ -85,8 +85,6 @@ class CrdSchemaValidationTest {
             empty vendor list                      | vendors: ["10de"]                | vendors: []                      | spec.selector.vendors: must have at least 1 item(s)
             unknown spec field                     | resourceName: gpu                | resourceName: gpu\\n  priorty: 3  | spec.priorty: unknown field
             no resource name for a VFIO driver     | resourceName: gpu                | driver: vfio-pci                 | spec.resourceName: resourceName is required unless driver is host
-            companions Bind with driver host       | resourceName: gpu                | driver: host\\n  companions: Bind  | spec.companions: companions: Bind needs a VFIO driver, not host
-            managed false with driver host         | resourceName: gpu                | driver: host\\n  managed: false    | spec.managed: managed: false with driver host would do nothing
             """)
     void schema_and_standalone_parser_both_refuse(String scenario, String from, String to, String expected) throws IOException {
         String yaml = POLICY.replace(from, to.replace("\\n", "\n"));
@@ -103,6 +101,22 @@ class CrdSchemaValidationTest {
         assertThat(validatePolicy(yaml, null))
                 .containsExactly("spec.selector: selector must name at least one of vendors, devices, classes, addresses, drivers");
         assertThatThrownBy(() -> PolicyDocuments.parse(yaml)).hasMessageContaining("spec.selector: must name at least one of");
+    }
+
+    /** What an admin reaches by editing one line of a working policy is accepted wherever it means something. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            the first-policy GPU policy given back, companions and all | resourceName: gpu | resourceName: gpu\\n  companions: Bind\\n  driver: host
+            given back without a resource name                        | resourceName: gpu | companions: Bind\\n  driver: host
+            unmanaged policy given back: only checked                 | resourceName: gpu | resourceName: gpu\\n  managed: false\\n  driver: host
+            unmanaged policy with companions                          | resourceName: gpu | resourceName: gpu\\n  managed: false\\n  companions: Bind
+            """)
+    void schema_and_standalone_parser_both_accept(String scenario, String from, String to) throws IOException {
+        String yaml = POLICY.replace(from, to.replace("\\n", "\n"));
+        assertThat(yaml).as("the mutation applies").isNotEqualTo(POLICY);
+
+        assertThat(validatePolicy(yaml, null)).as(scenario).isEmpty();
+        assertThat(PolicyDocuments.parse(yaml)).as(scenario).hasSize(1);
     }
 
     @Test
