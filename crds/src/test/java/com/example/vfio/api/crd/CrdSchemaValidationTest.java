@@ -7,6 +7,7 @@ import io.fabric8.kubernetes.api.model.apiextensions.v1.JSONSchemaProps;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvFileSource;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
@@ -25,21 +26,16 @@ class CrdSchemaValidationTest {
     private static final YAMLMapper YAML = new YAMLMapper();
     private final SchemaValidator validator = new SchemaValidator();
 
-    private static final String POLICY = """
-            apiVersion: vfio.example.com/v1alpha1
-            kind: VfioBindingPolicy
-            metadata:
-              name: gpus
-            spec:
-              nodeSelector:
-                matchLabels: {gpu: h100}
-              selector:
-                vendors: ["10de"]
-                classes: ["0302"]
-                addresses: ["0000:41:00.0"]
-                drivers: ["nouveau"]
-              resourceName: gpu
-            """;
+    /** The policy every edit below starts from; the real-cluster suite edits the same one (e2e/cluster). */
+    private static final String POLICY = resource("/policy-edits/base.yaml");
+
+    private static String resource(String name) {
+        try (var in = CrdSchemaValidationTest.class.getResourceAsStream(name)) {
+            return new String(java.util.Objects.requireNonNull(in, name).readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 
     private static JSONSchemaProps schema(String file) throws IOException {
         CustomResourceDefinition crd = Serialization.unmarshal(Files.readString(CrdYamlTest.CHECKED_IN.resolve(file)), CustomResourceDefinition.class);
@@ -105,12 +101,7 @@ class CrdSchemaValidationTest {
 
     /** What an admin reaches by editing one line of a working policy is accepted wherever it means something. */
     @ParameterizedTest(name = "{0}")
-    @CsvSource(delimiter = '|', textBlock = """
-            the first-policy GPU policy given back, companions and all | resourceName: gpu | resourceName: gpu\\n  companions: Bind\\n  driver: host
-            given back without a resource name                        | resourceName: gpu | companions: Bind\\n  driver: host
-            unmanaged policy given back: only checked                 | resourceName: gpu | resourceName: gpu\\n  managed: false\\n  driver: host
-            unmanaged policy with companions                          | resourceName: gpu | resourceName: gpu\\n  managed: false\\n  companions: Bind
-            """)
+    @CsvFileSource(resources = "/policy-edits/accepted.psv", delimiter = '|')
     void schema_and_standalone_parser_both_accept(String scenario, String from, String to) throws IOException {
         String yaml = POLICY.replace(from, to.replace("\\n", "\n"));
         assertThat(yaml).as("the mutation applies").isNotEqualTo(POLICY);

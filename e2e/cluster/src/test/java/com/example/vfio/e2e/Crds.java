@@ -51,7 +51,7 @@ public final class Crds {
         return files().stream().mapToLong(f -> rule.matcher(read(f)).results().count()).sum();
     }
 
-    private static String read(Path file) {
+    static String read(Path file) {
         try {
             return Files.readString(file);
         } catch (IOException e) {

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvFileSource;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
@@ -37,21 +38,9 @@ import static org.awaitility.Awaitility.await;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CrdsOnTheRealServerTest {
     private static final Pattern YAML_BLOCK = Pattern.compile("(?s)```yaml\\n(.*?)```");
-    private static final String POLICY = """
-            apiVersion: vfio.example.com/v1alpha1
-            kind: VfioBindingPolicy
-            metadata:
-              name: crd-check
-            spec:
-              nodeSelector:
-                matchLabels: {gpu: h100}
-              selector:
-                vendors: ["10de"]
-                classes: ["0302"]
-                addresses: ["0000:41:00.0"]
-                drivers: ["nouveau"]
-              resourceName: gpu
-            """;
+    /** The policy crds' CrdSchemaValidationTest edits too, under a name of this suite's own. */
+    private static final String POLICY = Crds.read(Crds.repo().resolve("crds/src/test/resources/policy-edits/base.yaml"))
+            .replace("name: gpus", "name: crd-check");
 
     private KubernetesClient client;
 
@@ -113,6 +102,16 @@ class CrdsOnTheRealServerTest {
         if (refused.getCode() == 422) {
             assertThat(causes).as(scenario + ": the refusal names the field").extracting(StatusCause::getField).contains(field);
         }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @DisplayName("CRDs: kube-apiserver accepts what an admin reaches by one edit of a working policy")
+    @CsvFileSource(files = "../../crds/src/test/resources/policy-edits/accepted.psv", delimiter = '|')
+    void a_natural_edit_of_a_working_policy_is_accepted(String scenario, String from, String to) {
+        String yaml = POLICY.replace(from, to.replace("\\n", "\n"));
+        assertThat(yaml).as("the edit applies").isNotEqualTo(POLICY);
+        client.resource(Serialization.unmarshal(yaml, GenericKubernetesResource.class))
+                .dryRun().fieldValidation(FieldValidateable.Validation.STRICT).create();
     }
 
     @Test
