@@ -136,9 +136,9 @@ func run() error {
 	out := json.NewEncoder(os.Stdout)
 	if err := out.Encode(map[string]any{"event": "ready", "pid": os.Getpid(), "node": nodeName,
 		"topologyManagerPolicy": *policy, "topologyManagerScope": *scope, "numaNodes": *numaNodes,
-		"kubeletSocket": filepath.Join(dir, "device-plugins", "kubelet.sock"),
+		"kubeletSocket":      filepath.Join(dir, "device-plugins", "kubelet.sock"),
 		"podResourcesSocket": filepath.Join(dir, "pod-resources", podresources.Socket+".sock"),
-		"checkpoint": checkpointState(dir), "readmitted": readmitted}); err != nil {
+		"checkpoint":         checkpointState(dir), "readmitted": readmitted}); err != nil {
 		return err
 	}
 	in := bufio.NewScanner(os.Stdin)

@@ -388,7 +388,9 @@ type devicesProvider struct {
 	dm *devicemanager.ManagerImpl
 }
 
-func (d devicesProvider) UpdateAllocatedDevices(logger klog.Logger) { d.dm.UpdateAllocatedDevices(logger) }
+func (d devicesProvider) UpdateAllocatedDevices(logger klog.Logger) {
+	d.dm.UpdateAllocatedDevices(logger)
+}
 
 func (d devicesProvider) GetDevices(podUID, containerName string) []*podresourcesapi.ContainerDevices {
 	return containerDevicesFromResourceDeviceInstances(d.dm.GetDevices(podUID, containerName))
