@@ -354,6 +354,8 @@ public final class DevicePluginServer implements AutoCloseable {
             Stream s = new Stream(call);
             call.setOnCancelHandler(() -> streams.remove(s));
             synchronized (publishLock) {
+                // holds taken up since the last republish (recovered just before registering) count already
+                republish();
                 streams.add(s);
                 s.send(toWire(visible));
             }

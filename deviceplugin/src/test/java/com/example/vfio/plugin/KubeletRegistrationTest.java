@@ -150,4 +150,24 @@ class KubeletRegistrationTest {
             eventually().until(() -> f.kubelet.connected(GPU));
         }
     }
+
+    @Test
+    void the_first_registration_waits_until_pod_resources_says_which_groups_running_pods_hold() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            // a daemon restarted while the kubelet was down: a VM still holds 0000:41:00.0
+            f.podResources.stop();
+            f.podResources.assign("vm-a", GPU, List.of("0000:41:00.0"));
+            f.kubelet.start();
+            f.publish(f.gpus(false));
+            Thread.sleep(600); // several kubelet checks with kubelet.sock there and PodResources not answering
+            assertThat(f.kubelet.registrations()).isEmpty();
+
+            f.podResources.start();
+
+            eventually().until(() -> f.kubelet.connected(GPU) && !f.kubelet.updates(GPU).isEmpty());
+            // the first device list the kubelet sees already locks the running VM's group sibling
+            assertThat(f.kubelet.updates(GPU).get(0).getDevicesList()).filteredOn(d -> d.getID().equals("0000:41:00.1"))
+                    .singleElement().satisfies(d -> assertThat(d.getHealth()).isEqualTo("Unhealthy"));
+        }
+    }
 }
