@@ -12,23 +12,23 @@ import java.util.Map;
  * The chart directory and the repository around it, and one way to render the chart with real Helm.
  * Surefire passes both directories as system properties (see charts/pom.xml).
  */
-final class ChartUnderTest {
+public final class ChartUnderTest {
 
-    static final String RELEASE = "vfio";
-    static final String NAMESPACE = "vfio-system";
+    public static final String RELEASE = "vfio";
+    public static final String NAMESPACE = "vfio-system";
 
     private ChartUnderTest() {
     }
 
-    static Path chartDir() {
+    public static Path chartDir() {
         return existingDir("vfio.chart.dir");
     }
 
-    static Path repoRoot() {
+    public static Path repoRoot() {
         return existingDir("vfio.repo.root");
     }
 
-    static Path valuesFile(String name) {
+    public static Path valuesFile(String name) {
         Path file = chartDir().resolveSibling("src/test/resources/values").resolve(name);
         if (!Files.isRegularFile(file)) {
             throw new IllegalStateException("test values file missing: " + file);
@@ -36,43 +36,49 @@ final class ChartUnderTest {
         return file;
     }
 
-    static Helm helm() {
+    public static Helm helm() {
         return new Helm(chartDir());
     }
 
     /** Starts a render of the release {@value #RELEASE} in namespace {@value #NAMESPACE}. */
-    static Render render() {
+    public static Render render() {
         return new Render();
     }
 
-    static final class Render {
+    public static final class Render {
         private String release = RELEASE;
         private String namespace = NAMESPACE;
         private Path valuesFile;
         private final Map<String, Object> sets = new LinkedHashMap<>();
 
-        Render release(String name) {
+        public Render release(String name) {
             this.release = name;
             return this;
         }
 
-        Render namespace(String name) {
+        public Render namespace(String name) {
             this.namespace = name;
             return this;
         }
 
-        Render values(String testValuesFile) {
+        public Render values(String testValuesFile) {
             this.valuesFile = valuesFile(testValuesFile);
             return this;
         }
 
-        Render set(String key, Object value) {
+        /** Values from any file, e.g. a block of docs/install.md. */
+        public Render values(Path file) {
+            this.valuesFile = file;
+            return this;
+        }
+
+        public Render set(String key, Object value) {
             sets.put(key, value);
             return this;
         }
 
         /** The raw multi-document YAML Helm produced. Throws when Helm refuses the values. */
-        String yaml() {
+        public String yaml() {
             TemplateCommand template = helm().template().withName(release).withNamespace(namespace);
             if (valuesFile != null) {
                 template.withValuesFile(valuesFile);
@@ -81,7 +87,7 @@ final class ChartUnderTest {
             return template.call();
         }
 
-        RenderedChart objects() {
+        public RenderedChart objects() {
             return RenderedChart.parse(yaml());
         }
     }

@@ -10,7 +10,7 @@ import java.util.NoSuchElementException;
 import java.util.stream.Collectors;
 
 /** Every object of one `helm template` run, parsed with the fabric8 model. */
-final class RenderedChart {
+public final class RenderedChart {
 
     private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
 
@@ -20,7 +20,7 @@ final class RenderedChart {
         this.objects = List.copyOf(objects);
     }
 
-    static RenderedChart parse(String multiDocumentYaml) {
+    public static RenderedChart parse(String multiDocumentYaml) {
         List<HasMetadata> parsed = new ArrayList<>();
         // Helm separates documents with "---" lines; a document may hold only the "# Source:" comment
         // when a template rendered nothing.
@@ -37,15 +37,15 @@ final class RenderedChart {
         return new RenderedChart(parsed);
     }
 
-    List<HasMetadata> all() {
+    public List<HasMetadata> all() {
         return objects;
     }
 
-    <T extends HasMetadata> List<T> all(Class<T> type) {
+    public <T extends HasMetadata> List<T> all(Class<T> type) {
         return objects.stream().filter(type::isInstance).map(type::cast).collect(Collectors.toList());
     }
 
-    <T extends HasMetadata> T one(Class<T> type) {
+    public <T extends HasMetadata> T one(Class<T> type) {
         List<T> matches = all(type);
         if (matches.size() != 1) {
             throw new AssertionError("expected exactly one " + type.getSimpleName() + " but the chart rendered "
@@ -54,7 +54,7 @@ final class RenderedChart {
         return matches.get(0);
     }
 
-    <T extends HasMetadata> T named(Class<T> type, String name) {
+    public <T extends HasMetadata> T named(Class<T> type, String name) {
         return all(type).stream()
                 .filter(o -> name.equals(o.getMetadata().getName()))
                 .findFirst()
@@ -63,13 +63,13 @@ final class RenderedChart {
     }
 
     /** Objects whose kind has no fabric8 model class (Prometheus Operator monitors). */
-    List<GenericKubernetesResource> generic(String apiVersion, String kind) {
+    public List<GenericKubernetesResource> generic(String apiVersion, String kind) {
         return all(GenericKubernetesResource.class).stream()
                 .filter(o -> apiVersion.equals(o.getApiVersion()) && kind.equals(o.getKind()))
                 .collect(Collectors.toList());
     }
 
-    List<String> kinds() {
+    public List<String> kinds() {
         return objects.stream().map(HasMetadata::getKind).sorted().collect(Collectors.toList());
     }
 
