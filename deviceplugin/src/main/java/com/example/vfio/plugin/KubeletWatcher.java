@@ -1,5 +1,6 @@
 package com.example.vfio.plugin;
 
+import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -118,6 +119,13 @@ public final class KubeletWatcher implements AutoCloseable {
             LOG.warn("the kubelet's PodResources API has not answered: registering without knowing which devices"
                     + " running pods hold; the group siblings of their devices are offered until it answers");
         }
+        // asking PodResources may have taken seconds, long enough for a restarting kubelet to replace its socket:
+        // remember the kubelet we register with now, not the one seen before
+        kubelet = fileKey(kubeletSocket);
+        if (kubelet == null) {
+            registeredWith.clear();
+            return;
+        }
         for (DevicePluginServer s : manager.servers()) {
             boolean socketGone = !s.socketPresent();
             boolean kubeletChanged = !Objects.equals(kubelet, registeredWith.get(s.name()));
@@ -135,7 +143,17 @@ public final class KubeletWatcher implements AutoCloseable {
                     LOG.info("{}: kubelet.sock was recreated (kubelet restart): registering again", s.resourceName());
                 }
                 registeredWith.remove(s.name());
-                s.register(kubeletSocket);
+                try {
+                    s.register(kubeletSocket);
+                } catch (StatusRuntimeException e) {
+                    // the kubelet's device manager refuses a second Register for a socket it is connected to
+                    // ("device plugin already connected"): the server it is connected to is this one, unchanged
+                    if (socketGone || !alreadyConnected(e)) {
+                        throw e;
+                    }
+                    LOG.info("{}: the kubelet is already connected to {}: registered", s.resourceName(),
+                            s.socket().getFileName());
+                }
                 registeredWith.put(s.name(), kubelet);
                 lastFailure.remove(s.name());
             } catch (IOException | RuntimeException e) {
@@ -147,6 +165,11 @@ public final class KubeletWatcher implements AutoCloseable {
             }
         }
         registeredWith.keySet().retainAll(manager.servers().stream().map(DevicePluginServer::name).toList());
+    }
+
+    private static boolean alreadyConnected(StatusRuntimeException e) {
+        String description = e.getStatus().getDescription();
+        return description != null && description.contains("device plugin already connected");
     }
 
     static Object fileKey(Path p) {

@@ -170,4 +170,25 @@ class KubeletRegistrationTest {
                     .singleElement().satisfies(d -> assertThat(d.getHealth()).isEqualTo("Unhealthy"));
         }
     }
+
+    @Test
+    void a_register_the_kubelet_refuses_as_already_connected_to_our_unchanged_socket_counts_as_registered()
+            throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.kubelet.start();
+            f.publish(f.gpus(false));
+            eventually().until(() -> f.kubelet.connected(GPU));
+
+            // kubelet.sock looks replaced (its ctime changed) while the kubelet stays connected to our socket
+            java.nio.file.Files.setPosixFilePermissions(f.kubelet.socket(),
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-x---"));
+
+            eventually().until(() -> f.kubelet.rejections().stream().anyMatch(r -> r.contains("already connected")));
+            Thread.sleep(600); // more checks: none registers again
+            assertThat(f.kubelet.rejections()).hasSize(1);
+            assertThat(f.metrics.count("register")).isZero();
+            assertThat(f.kubelet.registrations(GPU)).isEqualTo(1);
+            assertThat(f.kubelet.connected(GPU)).isTrue();
+        }
+    }
 }
