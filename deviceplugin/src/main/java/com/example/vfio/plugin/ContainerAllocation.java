@@ -11,7 +11,7 @@ import java.util.Set;
 
 /**
  * What one container gets for its units: the VFIO device nodes (host path = container path), the
- * {@code PCI_RESOURCE_*} variable KubeVirt reads, and CDI device names. Pure.
+ * {@code PCI_RESOURCE_*} variable KubeVirt reads (one address per unit), and CDI device names. Pure.
  *
  * <p>Everything is listed in address order, whatever the order of the request: the kubelet's device manager
  * asks for a set of IDs (v1.37 sends them in Go map order, which changes from call to call), while KubeVirt
@@ -61,12 +61,22 @@ public final class ContainerAllocation {
         for (String p : paths) {
             r.addDevices(DeviceSpec.newBuilder().setHostPath(p).setContainerPath(p).setPermissions(PERMISSIONS));
         }
-        r.putEnvs(envName(resourceName),
-                String.join(",", units.stream().flatMap(u -> u.addresses().stream()).toList()));
+        r.putEnvs(envName(resourceName), String.join(",", units.stream().map(ContainerAllocation::vmAddress).toList()));
         for (PublishedDevice u : units) {
             r.addCdiDevices(CDIDevice.newBuilder().setName(cdiName(resourceName, u.id())));
         }
         return r.build();
+    }
+
+    /**
+     * The one address of a unit that {@code PCI_RESOURCE_*} lists: its first function (for a GPU with its audio
+     * function, the GPU). KubeVirt (v1.9.0, run on our Allocate answers) asks one unit per VMI entry and gives
+     * the i-th entry the i-th address, so a second address per unit would become the next entry's device: a
+     * two-GPU VM would get the first GPU and its audio function. The unit's other functions still come with
+     * its group's device node.
+     */
+    static String vmAddress(PublishedDevice unit) {
+        return unit.addresses().get(0);
     }
 
     /** Units by their first address (a unit's own addresses are in address order already). */

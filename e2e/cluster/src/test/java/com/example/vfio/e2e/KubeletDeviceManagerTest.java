@@ -357,8 +357,9 @@ class KubeletDeviceManagerTest {
 
     @Test
     @DisplayName("kubelet v1.37.2 device manager: allocationUnit: Group: one unit per IOMMU group (iommu-group-15 on "
-            + "NUMA 0, iommu-group-17 on NUMA 1); a pod's unit gives the runtime /dev/vfio/15 and both functions, GPU "
-            + "then audio, in PCI_RESOURCE_*; PodResources lists the unit; a third pod finds none left")
+            + "NUMA 0, iommu-group-17 on NUMA 1); a pod's unit gives the runtime /dev/vfio/15 (GPU and audio function) "
+            + "and the GPU's address, one per unit, in PCI_RESOURCE_*; PodResources lists the unit; a third pod finds "
+            + "none left")
     void group_units() {
         GpuNode node = GpuNode.at(work, false);
         String resource = "vfio.example.com/gpu-with-audio";
@@ -374,7 +375,7 @@ class KubeletDeviceManagerTest {
         JsonNode rt = a.runtime("main");
         assertThat(rt.path("devices").findValuesAsText("hostPath")).containsExactly("/dev/vfio/vfio", "/dev/vfio/15");
         assertThat(rt.path("envs").get(0).path("key").asText()).isEqualTo("PCI_RESOURCE_VFIO_EXAMPLE_COM_GPU-WITH-AUDIO");
-        assertThat(rt.path("envs").get(0).path("value").asText()).isEqualTo("0000:42:00.0,0000:42:00.1");
+        assertThat(rt.path("envs").get(0).path("value").asText()).isEqualTo("0000:42:00.0");
         assertThat(rt.path("cdiDevices").findValuesAsText("name")).containsExactly("vfio.example.com/gpu-with-audio=iommu-group-15");
         assertThat(kubelet.podResources()).containsEntry("vm-a", Map.of(resource, List.of("iommu-group-15")));
 
