@@ -16,7 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,65 +34,45 @@ import org.junit.jupiter.api.BeforeEach;
  * {@link GpuNode}. The kubelet binary itself never runs on this machine (it rewrites kernel sysctls).
  */
 class KubeletDeviceManagerTest {
-    static final Duration RESCAN = Duration.ofSeconds(1);
-    /** Starting a JVM and registering on a loaded 2-core machine. */
-    static final Duration REGISTERED = Duration.ofSeconds(90);
+    static final Duration RESCAN = KubeletNode.RESCAN;
+    static final Duration REGISTERED = KubeletNode.REGISTERED;
     /** The daemon's hold grace (30 s: a hold younger than that is never released) and its 5 s PodResources poll. */
     static final Duration RELEASED = Duration.ofSeconds(75);
 
-    private final List<AutoCloseable> started = new ArrayList<>();
+    private KubeletNode test;
     private Path work;
     private Path state;
 
     @BeforeEach
-    void dirs(TestInfo test) throws IOException {
-        String name = test.getTestMethod().orElseThrow().getName();
-        work = RealCluster.workDir("kubelet-" + name);
-        // unix socket paths are limited to 107 bytes: the kubelet's directories live under a short path
-        state = Files.createTempDirectory("vfio-kubelet-");
+    void node(TestInfo info) throws IOException {
+        test = new KubeletNode("kubelet-" + info.getTestMethod().orElseThrow().getName());
+        work = test.work;
+        state = test.state;
     }
 
     @AfterEach
     void stopAll() throws Exception {
-        Collections.reverse(started);
-        for (AutoCloseable c : started) {
-            c.close();
-        }
-        started.clear();
-        try (var paths = Files.walk(state)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
+        test.close();
     }
 
     private DeviceManagerHarness kubelet(String... flags) {
-        DeviceManagerHarness h = DeviceManagerHarness.start(state, work.resolve("kubelet.log"), flags);
-        started.add(h);
-        return h;
+        return test.kubelet(flags);
     }
 
     private NodeDaemonProcess daemon(GpuNode node, Path policies) {
-        NodeDaemonProcess d = NodeDaemonProcess.start(node.root(), policies, state, RESCAN, work.resolve("vfio-node.log"));
-        started.add(d);
-        return d;
+        return test.daemon(node, policies);
     }
 
     private static Capacity awaitCapacity(DeviceManagerHarness kubelet, String resource, Predicate<Capacity> until) {
-        Capacity[] last = new Capacity[1];
-        await().atMost(REGISTERED).pollInterval(Duration.ofMillis(100)).until(() -> {
-            last[0] = kubelet.capacity();
-            return until.test(last[0]);
-        });
-        return last[0];
+        return KubeletNode.awaitCapacity(kubelet, until);
     }
 
     private static Capacity awaitAllocatable(DeviceManagerHarness kubelet, String resource, long n) {
-        return awaitCapacity(kubelet, resource, c -> c.allocatable(resource) == n);
+        return KubeletNode.awaitAllocatable(kubelet, resource, n);
     }
 
     /** Every device ID that two pods hold, and every IOMMU group split between pods: both must be empty. */
-    private static void assertNothingHandedOutTwice(Map<String, Map<String, List<String>>> pods) {
+    static void assertNothingHandedOutTwice(Map<String, Map<String, List<String>>> pods) {
         Map<String, String> deviceOwner = new HashMap<>();
         Map<String, String> groupOwner = new HashMap<>();
         List<String> twice = new ArrayList<>();
