@@ -71,6 +71,26 @@ class KubeletDeviceManagerTest {
         return KubeletNode.awaitAllocatable(kubelet, resource, n);
     }
 
+    private record HeldPair(NodeDaemonProcess daemon, DeviceManagerHarness kubelet) {
+    }
+
+    /**
+     * Groups 14 and 15 published as Device units (two functions each), and pod vm-a holding 0000:41:00.0: the
+     * kubelet counts its sibling 0000:41:00.1 Unhealthy.
+     */
+    private HeldPair vmAHolding4100() {
+        GpuNode node = GpuNode.at(work, false);
+        NodeDaemonProcess daemon = daemon(node, node.policies(List.of("0000:41:00.0", "0000:41:00.1", "0000:42:00.0",
+                "0000:42:00.1")));
+        DeviceManagerHarness kubelet = kubelet();
+        awaitAllocatable(kubelet, GPU, 4);
+        Admission a = kubelet.admit(Pod.of("vm-a", GPU, 1));
+        assertThat(a.admitted()).as("%s", a).isTrue();
+        assertThat(a.devices("main", GPU)).containsExactly("0000:41:00.0");
+        awaitAllocatable(kubelet, GPU, 3); // 41:00.1 held with 41:00.0
+        return new HeldPair(daemon, kubelet);
+    }
+
     /** Every device ID that two pods hold, and every IOMMU group split between pods: both must be empty. */
     static void assertNothingHandedOutTwice(Map<String, Map<String, List<String>>> pods) {
         Map<String, String> deviceOwner = new HashMap<>();
@@ -130,15 +150,9 @@ class KubeletDeviceManagerTest {
             + "and registers again; the checkpoint brings back the running pod's device (PodResources) and the healthy "
             + "count, and a new pod gets neither that device nor its group sibling")
     void registration_again_after_a_kubelet_restart() {
-        GpuNode node = GpuNode.at(work, false);
-        NodeDaemonProcess daemon = daemon(node, node.policies(List.of("0000:41:00.0", "0000:41:00.1", "0000:42:00.0",
-                "0000:42:00.1")));
-        DeviceManagerHarness kubelet = kubelet();
-        awaitAllocatable(kubelet, GPU, 4);
-        Admission a = kubelet.admit(Pod.of("vm-a", GPU, 1));
-        assertThat(a.admitted()).as("%s", a).isTrue();
-        assertThat(a.devices("main", GPU)).containsExactly("0000:41:00.0");
-        awaitAllocatable(kubelet, GPU, 3); // 41:00.1 held with 41:00.0
+        HeldPair held = vmAHolding4100();
+        NodeDaemonProcess daemon = held.daemon();
+        DeviceManagerHarness kubelet = held.kubelet();
 
         JsonNode ready = kubelet.restart();
 
@@ -370,13 +384,9 @@ class KubeletDeviceManagerTest {
             + "the resource unhealthy, the plugin re-registers with the hold recovered from the real PodResources (the "
             + "sibling Unhealthy in its first list), and the next pods get the other group, nothing handed out twice")
     void plugin_restart_while_pods_hold_devices() {
-        GpuNode node = GpuNode.at(work, false);
-        NodeDaemonProcess daemon = daemon(node, node.policies(List.of("0000:41:00.0", "0000:41:00.1", "0000:42:00.0",
-                "0000:42:00.1")));
-        DeviceManagerHarness kubelet = kubelet();
-        awaitAllocatable(kubelet, GPU, 4);
-        assertThat(kubelet.admit(Pod.of("vm-a", GPU, 1)).devices("main", GPU)).containsExactly("0000:41:00.0");
-        awaitAllocatable(kubelet, GPU, 3);
+        HeldPair held = vmAHolding4100();
+        NodeDaemonProcess daemon = held.daemon();
+        DeviceManagerHarness kubelet = held.kubelet();
 
         daemon.stop();
         Capacity down = awaitCapacity(kubelet, GPU, x -> x.allocatable(GPU) == 0);
@@ -399,12 +409,9 @@ class KubeletDeviceManagerTest {
             + "the restarted kubelet only once PodResources told it which devices running pods hold, so a pod admitted "
             + "at once does not get the group sibling of the running VM's device")
     void plugin_restarted_while_the_kubelet_was_down() {
-        GpuNode node = GpuNode.at(work, false);
-        NodeDaemonProcess daemon = daemon(node, node.policies(List.of("0000:41:00.0", "0000:41:00.1", "0000:42:00.0",
-                "0000:42:00.1")));
-        DeviceManagerHarness kubelet = kubelet();
-        awaitAllocatable(kubelet, GPU, 4);
-        assertThat(kubelet.admit(Pod.of("vm-a", GPU, 1)).devices("main", GPU)).containsExactly("0000:41:00.0");
+        HeldPair held = vmAHolding4100();
+        NodeDaemonProcess daemon = held.daemon();
+        DeviceManagerHarness kubelet = held.kubelet();
 
         daemon.stop();
         kubelet.kill();
