@@ -302,6 +302,10 @@ public final class DevicePluginServer implements AutoCloseable {
         return resp.build();
     }
 
+    private static List<String> sorted(List<String> ids) {
+        return ids.stream().sorted().toList();
+    }
+
     private StatusRuntimeException refuse(Status status, String message) {
         metrics.error("allocate_refused");
         LOG.warn("refused Allocate for {}: {}", resourceName(), message);
@@ -354,6 +358,8 @@ public final class DevicePluginServer implements AutoCloseable {
             Stream s = new Stream(call);
             call.setOnCancelHandler(() -> streams.remove(s));
             synchronized (publishLock) {
+                // holds taken up since the last republish (recovered just before registering) count already
+                republish();
                 streams.add(s);
                 s.send(toWire(visible));
             }
@@ -365,9 +371,16 @@ public final class DevicePluginServer implements AutoCloseable {
             List<PublishedDevice> known = host.devices();
             PreferredAllocationResponse.Builder resp = PreferredAllocationResponse.newBuilder();
             for (ContainerPreferredAllocationRequest c : request.getContainerRequestsList()) {
-                resp.addContainerResponses(ContainerPreferredAllocationResponse.newBuilder().addAllDeviceIDs(
-                        PreferredAllocation.choose(known, c.getAvailableDeviceIDsList(),
-                                c.getMustIncludeDeviceIDsList(), c.getAllocationSize())));
+                List<String> chosen = PreferredAllocation.choose(known, c.getAvailableDeviceIDsList(),
+                        c.getMustIncludeDeviceIDsList(), c.getAllocationSize());
+                // which devices the kubelet offered (after its Topology Manager) and what we preferred: the
+                // answer to "why did this pod get these devices"
+                if (LOG.isDebugEnabled()) {
+                    LOG.debug("GetPreferredAllocation {}: size {}, available {}, must include {} -> {}",
+                            resourceName(), c.getAllocationSize(), sorted(c.getAvailableDeviceIDsList()),
+                            sorted(c.getMustIncludeDeviceIDsList()), chosen);
+                }
+                resp.addContainerResponses(ContainerPreferredAllocationResponse.newBuilder().addAllDeviceIDs(chosen));
             }
             out.onNext(resp.build());
             out.onCompleted();

@@ -1,5 +1,6 @@
 package com.example.vfio.plugin;
 
+import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -13,6 +14,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,6 +23,14 @@ import org.slf4j.LoggerFactory;
  * (node boot); when the kubelet restarts (our socket deleted, or {@code kubelet.sock} recreated: another
  * inode or ctime) it serves again and re-registers. Woken by inotify on the plugin directory, with a
  * periodic check as a safety net. All serving and registering happens on its one thread.
+ *
+ * <p>The first registration waits until the holds of running pods are known (PodResources answered once),
+ * for at most {@code holdsWait} after {@code kubelet.sock} appeared: the kubelet hands out what ListAndWatch
+ * calls Healthy at once, and without those holds the group siblings of a running VM's device would be
+ * Healthy (seen with the kubelet's own device manager: a daemon restarted while the kubelet was down
+ * registered as soon as {@code kubelet.sock} came back, seconds before its next PodResources poll). A kubelet
+ * whose PodResources API never answers still gets the devices after that wait; the locks then cover only
+ * this daemon's own allocations.
  */
 public final class KubeletWatcher implements AutoCloseable {
 
@@ -35,10 +45,22 @@ public final class KubeletWatcher implements AutoCloseable {
     private final Map<String, Object> registeredWith = new HashMap<>();
     private final Map<String, String> lastFailure = new HashMap<>();
     private final DirectoryWatch watch;
+    private final BooleanSupplier holdsKnown;
+    private final long holdsWaitNanos;
     private boolean waitingLogged;
+    private long waitingForHoldsSince;
+    private boolean registeredBlind;
 
-    public KubeletWatcher(DevicePluginManager manager, PluginMetrics metrics, Duration period) throws IOException {
+    /**
+     * @param holdsKnown true once the IOMMU group holds of running pods are known (may ask PodResources;
+     *                   called on this watcher's thread)
+     * @param holdsWait  how long the first registration waits for them once the kubelet is up
+     */
+    public KubeletWatcher(DevicePluginManager manager, PluginMetrics metrics, Duration period,
+                          BooleanSupplier holdsKnown, Duration holdsWait) throws IOException {
         this.manager = manager;
+        this.holdsKnown = holdsKnown;
+        this.holdsWaitNanos = holdsWait.toNanos();
         this.kubeletSocket = manager.pluginDir().resolve(KUBELET_SOCKET);
         this.metrics = metrics;
         Files.createDirectories(manager.pluginDir());
@@ -82,6 +104,28 @@ public final class KubeletWatcher implements AutoCloseable {
             return;
         }
         waitingLogged = false;
+        if (!registeredBlind && !manager.servers().isEmpty() && !holdsKnown.getAsBoolean()) {
+            long now = System.nanoTime();
+            if (waitingForHoldsSince == 0) {
+                waitingForHoldsSince = now;
+                LOG.info("the kubelet is up; registering once its PodResources API has said which devices running"
+                        + " pods hold (their IOMMU groups must stay locked), at most {} s from now",
+                        TimeUnit.NANOSECONDS.toSeconds(holdsWaitNanos));
+            }
+            if (now - waitingForHoldsSince < holdsWaitNanos) {
+                return;
+            }
+            registeredBlind = true;
+            LOG.warn("the kubelet's PodResources API has not answered: registering without knowing which devices"
+                    + " running pods hold; the group siblings of their devices are offered until it answers");
+        }
+        // asking PodResources may have taken seconds, long enough for a restarting kubelet to replace its socket:
+        // remember the kubelet we register with now, not the one seen before
+        kubelet = fileKey(kubeletSocket);
+        if (kubelet == null) {
+            registeredWith.clear();
+            return;
+        }
         for (DevicePluginServer s : manager.servers()) {
             boolean socketGone = !s.socketPresent();
             boolean kubeletChanged = !Objects.equals(kubelet, registeredWith.get(s.name()));
@@ -99,7 +143,17 @@ public final class KubeletWatcher implements AutoCloseable {
                     LOG.info("{}: kubelet.sock was recreated (kubelet restart): registering again", s.resourceName());
                 }
                 registeredWith.remove(s.name());
-                s.register(kubeletSocket);
+                try {
+                    s.register(kubeletSocket);
+                } catch (StatusRuntimeException e) {
+                    // the kubelet's device manager refuses a second Register for a socket it is connected to
+                    // ("device plugin already connected"): the server it is connected to is this one, unchanged
+                    if (socketGone || !alreadyConnected(e)) {
+                        throw e;
+                    }
+                    LOG.info("{}: the kubelet is already connected to {}: registered", s.resourceName(),
+                            s.socket().getFileName());
+                }
                 registeredWith.put(s.name(), kubelet);
                 lastFailure.remove(s.name());
             } catch (IOException | RuntimeException e) {
@@ -111,6 +165,11 @@ public final class KubeletWatcher implements AutoCloseable {
             }
         }
         registeredWith.keySet().retainAll(manager.servers().stream().map(DevicePluginServer::name).toList());
+    }
+
+    private static boolean alreadyConnected(StatusRuntimeException e) {
+        String description = e.getStatus().getDescription();
+        return description != null && description.contains("device plugin already connected");
     }
 
     static Object fileKey(Path p) {

@@ -24,9 +24,11 @@ public final class NodePlugin implements AutoCloseable {
      * @param holdGrace          a hold younger than this is never released (the kubelet records an
      *                           allocation only after Allocate returned)
      * @param cdiDir             where CDI spec files go; null: none are written
+     * @param holdsWait          how long the first registration waits for PodResources to tell which devices
+     *                           running pods hold, once the kubelet is up
      */
     public record Config(Path pluginDir, Path podResourcesSocket, Duration kubeletCheck, Duration podResourcesPoll,
-                         Duration holdGrace, Path cdiDir) {
+                         Duration holdGrace, Path cdiDir, Duration holdsWait) {
         public Config {
             Objects.requireNonNull(pluginDir, "pluginDir");
             Objects.requireNonNull(podResourcesSocket, "podResourcesSocket");
@@ -34,15 +36,19 @@ public final class NodePlugin implements AutoCloseable {
 
         public static Config defaults(Path pluginDir, Path podResourcesSocket) {
             return new Config(pluginDir, podResourcesSocket, Duration.ofSeconds(2), Duration.ofSeconds(5),
-                    Duration.ofSeconds(30), null);
+                    Duration.ofSeconds(30), null, Duration.ofSeconds(30));
         }
 
         public Config withTimings(Duration check, Duration poll, Duration grace) {
-            return new Config(pluginDir, podResourcesSocket, check, poll, grace, cdiDir);
+            return new Config(pluginDir, podResourcesSocket, check, poll, grace, cdiDir, holdsWait);
         }
 
         public Config withCdiDir(Path dir) {
-            return new Config(pluginDir, podResourcesSocket, kubeletCheck, podResourcesPoll, holdGrace, dir);
+            return new Config(pluginDir, podResourcesSocket, kubeletCheck, podResourcesPoll, holdGrace, dir, holdsWait);
+        }
+
+        public Config withHoldsWait(Duration wait) {
+            return new Config(pluginDir, podResourcesSocket, kubeletCheck, podResourcesPoll, holdGrace, cdiDir, wait);
         }
     }
 
@@ -62,7 +68,8 @@ public final class NodePlugin implements AutoCloseable {
                 config.cdiDir() == null ? null : new CdiSpecs(config.cdiDir()));
         this.podResources = new PodResourcesWatcher(config.podResourcesSocket(), sockets, allocations, metrics, clock,
                 config.podResourcesPoll(), manager::claimFor);
-        this.kubelet = new KubeletWatcher(manager, metrics, config.kubeletCheck());
+        this.kubelet = new KubeletWatcher(manager, metrics, config.kubeletCheck(), podResources::holdsKnown,
+                config.holdsWait());
     }
 
     /** The resources of one rescan (the complete list). */

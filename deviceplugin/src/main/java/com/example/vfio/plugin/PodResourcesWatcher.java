@@ -39,7 +39,7 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
     private final ManagedChannel channel;
     private final ScheduledExecutorService thread;
     private final ClaimResolver resolver;
-    private boolean recovered;
+    private volatile boolean recovered;
 
     /** Maps a unit a pod holds back to what Allocate would have claimed for it (empty: not ours now). */
     public interface ClaimResolver {
@@ -67,6 +67,17 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
     @Override
     public void recheckNow() {
         poll();
+    }
+
+    /**
+     * True once a List succeeded: from then on the holds of pods that got their devices before this daemon
+     * started are known. Asks PodResources now when that has not happened yet.
+     */
+    public boolean holdsKnown() {
+        if (!recovered) {
+            poll();
+        }
+        return recovered;
     }
 
     /** Polls soon on the watcher's own thread (after the first publication: recovers holds early). */

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.example.vfio.plugin.kubelet.StandInKubelet;
+import com.example.vfio.plugin.kubelet.StandInPodResources;
 import com.example.vfio.plugin.prometheus.Scrape;
 import com.example.vfio.plugin.prometheus.Scrape.Format;
 import com.example.vfio.proto.deviceplugin.v1beta1.DeviceSpec;
@@ -55,7 +56,9 @@ class ServeCommandTest {
                 "--plugin-dir", pluginDir.toString(), "--pod-resources-socket", tmp.resolve("pr.sock").toString(),
                 "--node-name", "gpu-node-1", "--metrics-port", String.valueOf(port), "--cdi-dir",
                 tmp.resolve("cdi").toString());
-        try (StandInKubelet kubelet = new StandInKubelet(pluginDir, null).start();
+        // a kubelet serves both: the daemon registers once PodResources said which devices running pods hold
+        try (StandInPodResources podResources = new StandInPodResources(tmp.resolve("pr.sock")).start();
+             StandInKubelet kubelet = new StandInKubelet(pluginDir, podResources).start();
              ServeCommand.Running running = serve.start()) {
             assertThat(running.http.port()).isEqualTo(port);
             await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))

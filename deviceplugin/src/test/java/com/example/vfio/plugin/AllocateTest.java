@@ -31,23 +31,26 @@ class AllocateTest {
     }
 
     @Test
-    void allocate_hands_out_the_container_and_group_nodes_and_exactly_the_requested_addresses_in_order()
+    void allocate_hands_out_the_container_and_group_nodes_and_exactly_the_requested_addresses_in_address_order()
             throws Exception {
         try (PluginFixture f = registered(false)) {
-            ContainerAllocateResponse r = f.kubelet.allocate(GPU, List.of("0000:c1:00.0", "0000:41:00.0"))
-                    .getContainerResponses(0);
+            // the real kubelet asks for a set (in Go map order): the answer must not depend on that order
+            for (List<String> request : List.of(List.of("0000:c1:00.0", "0000:41:00.0"),
+                    List.of("0000:41:00.0", "0000:c1:00.0"))) {
+                ContainerAllocateResponse r = f.kubelet.allocate(GPU, request).getContainerResponses(0);
 
-            assertThat(r.getDevicesList()).extracting(DeviceSpec::getHostPath)
-                    .containsExactly("/dev/vfio/vfio", "/dev/vfio/40", "/dev/vfio/14");
-            assertThat(r.getDevicesList()).allSatisfy(d -> {
-                assertThat(d.getContainerPath()).isEqualTo(d.getHostPath());
-                assertThat(d.getPermissions()).isEqualTo("rw");
-            });
-            assertThat(r.getEnvsMap()).containsExactly(
-                    java.util.Map.entry("PCI_RESOURCE_VFIO_EXAMPLE_COM_GPU", "0000:c1:00.0,0000:41:00.0"));
-            assertThat(r.getCdiDevicesList()).extracting(c -> c.getName())
-                    .containsExactly("vfio.example.com/gpu=0000-c1-00-0", "vfio.example.com/gpu=0000-41-00-0");
-            assertThat(r.getMountsList()).isEmpty();
+                assertThat(r.getDevicesList()).extracting(DeviceSpec::getHostPath)
+                        .containsExactly("/dev/vfio/vfio", "/dev/vfio/14", "/dev/vfio/40");
+                assertThat(r.getDevicesList()).allSatisfy(d -> {
+                    assertThat(d.getContainerPath()).isEqualTo(d.getHostPath());
+                    assertThat(d.getPermissions()).isEqualTo("rw");
+                });
+                assertThat(r.getEnvsMap()).containsExactly(
+                        java.util.Map.entry("PCI_RESOURCE_VFIO_EXAMPLE_COM_GPU", "0000:41:00.0,0000:c1:00.0"));
+                assertThat(r.getCdiDevicesList()).extracting(c -> c.getName())
+                        .containsExactly("vfio.example.com/gpu=0000-41-00-0", "vfio.example.com/gpu=0000-c1-00-0");
+                assertThat(r.getMountsList()).isEmpty();
+            }
         }
     }
 
@@ -128,5 +131,23 @@ class AllocateTest {
             f.publish(f.gpus(true));
             assertThat(tmp.resolve("other")).isDirectoryNotContaining("glob:**.json");
         }
+    }
+
+    @Test
+    void group_units_of_a_gpu_and_its_audio_function_list_one_address_each_the_gpu() {
+        PublishedDevice g15 = new PublishedDevice("iommu-group-15", true, "", 0, "15", List.of(),
+                List.of("0000:42:00.0", "0000:42:00.1"));
+        PublishedDevice g17 = new PublishedDevice("iommu-group-17", true, "", 1, "17", List.of(),
+                List.of("0000:44:00.0", "0000:44:00.1"));
+
+        // KubeVirt gives a VMI's i-th entry the i-th address: a two-GPU VM must get both GPUs, not a GPU and its audio
+        ContainerAllocateResponse r = ContainerAllocation.build(GPU, List.of(g17, g15), Fixtures.LEGACY);
+
+        assertThat(r.getEnvsMap()).containsExactly(
+                java.util.Map.entry("PCI_RESOURCE_VFIO_EXAMPLE_COM_GPU", "0000:42:00.0,0000:44:00.0"));
+        assertThat(r.getDevicesList()).extracting(DeviceSpec::getHostPath)
+                .containsExactly("/dev/vfio/vfio", "/dev/vfio/15", "/dev/vfio/17");
+        assertThat(r.getCdiDevicesList()).extracting(c -> c.getName())
+                .containsExactly("vfio.example.com/gpu=iommu-group-15", "vfio.example.com/gpu=iommu-group-17");
     }
 }

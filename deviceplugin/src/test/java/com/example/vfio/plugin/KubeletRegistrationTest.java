@@ -150,4 +150,45 @@ class KubeletRegistrationTest {
             eventually().until(() -> f.kubelet.connected(GPU));
         }
     }
+
+    @Test
+    void the_first_registration_waits_until_pod_resources_says_which_groups_running_pods_hold() throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            // a daemon restarted while the kubelet was down: a VM still holds 0000:41:00.0
+            f.podResources.stop();
+            f.podResources.assign("vm-a", GPU, List.of("0000:41:00.0"));
+            f.kubelet.start();
+            f.publish(f.gpus(false));
+            Thread.sleep(600); // several kubelet checks with kubelet.sock there and PodResources not answering
+            assertThat(f.kubelet.registrations()).isEmpty();
+
+            f.podResources.start();
+
+            eventually().until(() -> f.kubelet.connected(GPU) && !f.kubelet.updates(GPU).isEmpty());
+            // the first device list the kubelet sees already locks the running VM's group sibling
+            assertThat(f.kubelet.updates(GPU).get(0).getDevicesList()).filteredOn(d -> d.getID().equals("0000:41:00.1"))
+                    .singleElement().satisfies(d -> assertThat(d.getHealth()).isEqualTo("Unhealthy"));
+        }
+    }
+
+    @Test
+    void a_register_the_kubelet_refuses_as_already_connected_to_our_unchanged_socket_counts_as_registered()
+            throws Exception {
+        try (PluginFixture f = new PluginFixture(tmp)) {
+            f.kubelet.start();
+            f.publish(f.gpus(false));
+            eventually().until(() -> f.kubelet.connected(GPU));
+
+            // kubelet.sock looks replaced (its ctime changed) while the kubelet stays connected to our socket
+            java.nio.file.Files.setPosixFilePermissions(f.kubelet.socket(),
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-x---"));
+
+            eventually().until(() -> f.kubelet.rejections().stream().anyMatch(r -> r.contains("already connected")));
+            Thread.sleep(600); // more checks: none registers again
+            assertThat(f.kubelet.rejections()).hasSize(1);
+            assertThat(f.metrics.count("register")).isZero();
+            assertThat(f.kubelet.registrations(GPU)).isEqualTo(1);
+            assertThat(f.kubelet.connected(GPU)).isTrue();
+        }
+    }
 }

@@ -15,6 +15,8 @@ import org.awaitility.core.ConditionFactory;
 final class PluginFixture implements AutoCloseable {
 
     static final Duration GRACE = Duration.ofSeconds(30);
+    /** How long the first registration waits for PodResources here (the daemon's default is 30 s). */
+    static final Duration HOLDS_WAIT = Duration.ofSeconds(2);
 
     final Path pluginDir;
     final StandInPodResources podResources;
@@ -36,7 +38,8 @@ final class PluginFixture implements AutoCloseable {
         kubelet = new StandInKubelet(pluginDir, podResources);
         // the periodic poll is kept out of the way: tests poll on demand through recheckHolds()
         plugin = new NodePlugin(NodePlugin.Config.defaults(pluginDir, podResources.socket())
-                .withTimings(Duration.ofMillis(200), Duration.ofHours(1), GRACE).withCdiDir(cdiDir),
+                .withTimings(Duration.ofMillis(200), Duration.ofHours(1), GRACE).withCdiDir(cdiDir)
+                        .withHoldsWait(HOLDS_WAIT),
                 metrics, clock);
     }
 

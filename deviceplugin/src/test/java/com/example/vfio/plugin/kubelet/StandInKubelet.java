@@ -68,14 +68,16 @@ public final class StandInKubelet implements AutoCloseable {
     /** One registered plugin: its channel and what its ListAndWatch stream sent. */
     public static final class Plugin {
         final String resource;
+        final String endpoint;
         final ManagedChannel channel;
         final DevicePluginOptions options;
         final List<ListAndWatchResponse> updates = new CopyOnWriteArrayList<>();
         volatile boolean streamOpen = true;
         volatile Status streamEnd;
 
-        Plugin(String resource, ManagedChannel channel, DevicePluginOptions options) {
+        Plugin(String resource, String endpoint, ManagedChannel channel, DevicePluginOptions options) {
             this.resource = resource;
+            this.endpoint = endpoint;
             this.channel = channel;
             this.options = options;
         }
@@ -242,6 +244,14 @@ public final class StandInKubelet implements AutoCloseable {
                 out.onError(Status.INVALID_ARGUMENT.withDescription(problem).asRuntimeException());
                 return;
             }
+            Plugin connected = plugins.get(req.getResourceName());
+            if (connected != null && connected.streamOpen && connected.endpoint.equals(req.getEndpoint())) {
+                // as the kubelet's device manager (PluginConnected): one connection per plugin socket
+                String why = "device plugin already connected: " + dir.resolve(req.getEndpoint());
+                rejections.add(why);
+                out.onError(Status.UNKNOWN.withDescription(why).asRuntimeException());
+                return;
+            }
             ManagedChannel ch = NettyChannelBuilder.forAddress(
                             new DomainSocketAddress(dir.resolve(req.getEndpoint()).toString()))
                     .channelType(EpollDomainSocketChannel.class).eventLoopGroup(loop).executor(executor)
@@ -257,7 +267,7 @@ public final class StandInKubelet implements AutoCloseable {
                 out.onError(Status.UNAVAILABLE.withDescription(why).asRuntimeException());
                 return;
             }
-            Plugin plugin = new Plugin(req.getResourceName(), ch, options);
+            Plugin plugin = new Plugin(req.getResourceName(), req.getEndpoint(), ch, options);
             registrations.add(req);
             Plugin old = plugins.put(req.getResourceName(), plugin);
             if (old != null) {
