@@ -21,6 +21,7 @@ public final class PluginMetrics {
     private final AtomicLong lastRescanMillis = new AtomicLong(-1);
     private final AtomicLong heldGroups = new AtomicLong();
     private final AtomicLong podResourcesUp = new AtomicLong(1);
+    private final AtomicLong ueventsListening = new AtomicLong();
 
     /** Devices per health of one resource, replacing the previous counts. */
     public void devices(String resourceName, long healthy, long unhealthy) {
@@ -62,6 +63,11 @@ public final class PluginMetrics {
         podResourcesUp.set(up ? 1 : 0);
     }
 
+    /** Whether the daemon hears the kernel's uevents (else it rescans the whole host often). */
+    public void ueventsListening(boolean listening) {
+        ueventsListening.set(listening ? 1 : 0);
+    }
+
     public long count(String kind) {
         LongAdder a = errors.get(kind);
         return a == null ? 0 : a.sum();
@@ -88,6 +94,9 @@ public final class PluginMetrics {
         header(out, "vfio_podresources_up", "gauge",
                 "1 when the last PodResources List succeeded; 0 means group holds are kept until it answers.");
         line(out, "vfio_podresources_up", List.of(), podResourcesUp.get());
+        header(out, "vfio_uevents_listening", "gauge",
+                "1 while kernel uevents are heard (a changed device is rescanned at once); 0: the host is polled.");
+        line(out, "vfio_uevents_listening", List.of(), ueventsListening.get());
         header(out, "vfio_errors_total", "counter", "Errors by kind.");
         new TreeMap<>(errors).forEach((kind, n) -> line(out, "vfio_errors_total", List.of("kind", kind), n.sum()));
         return out.toString();
