@@ -160,7 +160,7 @@ public final class SysfsScanner {
                         touchedGroups.add(device.iommuGroup());
                     }
                 }
-                sameDevices &= device != null && device == before;
+                sameDevices &= device == before;
             }
             deviceNotes = notesByDevice;
             GroupsReading groups = iommuGroupsOf(touchedGroups);

@@ -80,7 +80,9 @@ class ServeCommandTest {
                     .contains("vfio_allocations_total{resource=\"vfio.example.com/gpu\"} 1")
                     .contains("vfio_registrations_total{resource=\"vfio.example.com/gpu\"} 1")
                     .contains("vfio_held_iommu_groups 1")
-                    .containsPattern("vfio_rescans_total [1-9]");
+                    .containsPattern("vfio_rescans_total [1-9]")
+                    .as("the sample host is a directory: the kernel announces no change of it")
+                    .contains("vfio_uevents_listening 0");
         }
         assertThat(pluginDir.resolve("vfio-gpu.sock")).as("our socket is removed on shutdown").doesNotExist();
     }
@@ -89,6 +91,17 @@ class ServeCommandTest {
         CommandLine cli = Main.commandLine();
         cli.setErr(new PrintWriter(err));
         return cli.execute(args);
+    }
+
+    @Test
+    void help_gives_both_defaults_of_the_rescan_interval() {
+        StringWriter out = new StringWriter();
+        CommandLine cli = Main.commandLine();
+        cli.setOut(new PrintWriter(out));
+        assertThat(cli.execute("serve", "--help")).isZero();
+        assertThat(out.toString().replaceAll("\\s+", " ")).contains("--rescan-interval=DURATION")
+                .contains("default: 60s while the daemon hears the kernel's uevents")
+                .contains("5s when it cannot hear them");
     }
 
     @Test
