@@ -418,4 +418,158 @@ else
     kill "$server" 2>/dev/null
     wait "$server" 2>/dev/null
 fi
+# ---- 5. uevents: serve hears the kernel (issue 14) ----
+# serve runs in a network namespace of its own (unshare -n), as in a pod without hostNetwork: the kernel
+# sends device uevents into every network namespace of the initial user namespace. The stand-in only
+# watches and stamps each ListAndWatch message (t=, microseconds); a time is from just before the sysfs
+# write to that message.
+UEV_CHECKS=(
+    "uevents: the kernel sends PCI uevents into a new network namespace (unshare -n) and none into one of a new user namespace (unshare -U -r -n)"
+    "uevents: serve in its own network namespace listens to the kernel's uevents"
+    "uevents: unbind of e1000 $E1000 from vfio-pci, group node kept by $TESTDEV_BR"
+    "uevents: e1000 bound to its host driver beside $TESTDEV_BR"
+    "uevents: hot-remove of $TESTDEV_RP"
+    "uevents: ../rescan brings $TESTDEV_RP back, and a bind to vfio-pci makes it Healthy"
+)
+UK=$DET/kubelet-uevents.out
+UEV_STOP=/tmp/lab-uevents-stop
+# uev_seen ID HEALTH T0_NS: ms from T0 to the first ListAndWatch message after T0 with ID in HEALTH (waits 30 s)
+uev_seen() {
+    local t0us=$(($3 / 1000)) t
+    for _ in $(seq 150); do
+        t=$(awk -v id="id=$1" -v h="health=$2" -v t0="$t0us" \
+            '$1 == "device" && $2 == id && $3 == h { split($4, a, "="); if (a[2] + 0 >= t0) { print a[2]; exit } }' "$UK")
+        [[ -n $t ]] && { echo $(((t - t0us) / 1000)).$(((t - t0us) % 1000 / 100)); return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+# uev_listen NAME WRAPPER...: an independent listener (Python) in a namespace, its events in $DET/NAME.txt
+uev_listen() {
+    local name=$1; shift
+    "$@" python3 -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 15)
+s.bind((0, 1)); s.settimeout(0.5)
+out, hexes = open(sys.argv[1] + ".txt", "w"), open(sys.argv[1] + ".hex", "w")
+open(sys.argv[1] + ".ready", "w").close()
+end = time.time() + 400
+while time.time() < end and not os.path.exists(sys.argv[2]):
+    try:
+        d = s.recv(8192)
+    except socket.timeout:
+        continue
+    out.write(d.replace(b"\0", b"\n").decode("latin-1") + "--\n"); out.flush()
+    hexes.write(d.hex() + "\n"); hexes.flush()
+' "$DET/$name" "$UEV_STOP" 2>"$DET/$name.err" &
+}
+if [[ -n $LAB_STANDIN_ERROR ]]; then
+    for c in "${UEV_CHECKS[@]}"; do verdict "$c" "kubelet stand-in not available: $LAB_STANDIN_ERROR"; done
+else
+    say "uevents: apply uevents.yaml, serve in a network namespace of its own"
+    rm -f "$UEV_STOP"
+    uev_listen uevents-netns unshare -n
+    uev_listen uevents-userns unshare -U -r -n
+    vn apply-uevents apply --policies "$POL/uevents.yaml" --json
+    uev_prepared="apply uevents.yaml: $( [[ $(cat "$DET/apply-uevents.rc") == 0 ]] && echo "exit 0" || vn_failure apply-uevents); drivers $TESTDEV_RP $(drv "$TESTDEV_RP"), $E1000 $(drv "$E1000"), $TESTDEV_BR $(drv "$TESTDEV_BR")"
+    G_SHARED=$(group_of "$TESTDEV_BR")
+    rm -f "$KDIR/device-plugins/kubelet.sock" # check 4's stand-in is gone
+    timeout -k 5 400 "${JVM[@]}" -Dorg.slf4j.simpleLogger.defaultLogLevel=error -cp "$LAB_JAR:$LAB_STANDIN_DIR" KubeletStandIn \
+        --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" \
+        --resource vfio.example.com/lab --stop-file "$UEV_STOP" --timeout 380 >"$UK" 2>"$DET/kubelet-uevents.err" &
+    uev_standin=$!
+    for _ in $(seq 300); do [[ -S $KDIR/device-plugins/kubelet.sock ]] && break; sleep 0.1; done
+    unshare -n timeout -k 5 400 "${JVM[@]}" -XX:ErrorFile="$DET/hs_err_serve-uevents_%p.log" -jar "$LAB_JAR" serve \
+        --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" --node-name lab \
+        --policies "$POL/uevents.yaml" --metrics-port 0 >"$DET/serve-uevents.out" 2>"$DET/serve-uevents.err" &
+    uev_server=$!
+    ready=""
+    for _ in $(seq 750); do # 150 s for the JVMs to start under emulation
+        ready=yes
+        for a in "$TESTDEV_RP" "$E1000" "$TESTDEV_BR"; do grep -q "^device id=$a health=Healthy" "$UK" || ready=""; done
+        [[ -n $ready ]] && break
+        kill -0 "$uev_server" 2>/dev/null || break
+        sleep 0.2
+    done
+    uev_context="$uev_prepared; serve: $(kill -0 $uev_server 2>/dev/null && echo running || echo "exited: $(grep -v '^\s*$' "$DET/serve-uevents.err" | tail -n 2 | tr '\n' ' ' | cut -c1-250)")"
+    sleep 1 # let the first rescans settle
+
+    # 5.0 the daemon listens, from a network namespace that is not the guest's
+    why=""
+    [[ -n $ready ]] || why+="not all of $TESTDEV_RP $E1000 $TESTDEV_BR Healthy in ListAndWatch ($uev_context); "
+    grep -q "listening to kernel uevents" "$DET/serve-uevents.err" \
+        || why+="serve's log does not say it listens: $(grep -m1 'uevents' "$DET/serve-uevents.err" | cut -c1-250); "
+    [[ $(readlink "/proc/$uev_server/ns/net") != "$(readlink /proc/self/ns/net)" ]] || why+="serve runs in the guest's network namespace; "
+    verdict "${UEV_CHECKS[1]}" "$why"
+
+    # 5.1 sysfs only: 03:01.0 leaves vfio-pci; 03:02.0 stays on it, so /dev/vfio/<group> stays
+    why=""
+    [[ $(drv "$E1000") == vfio-pci ]] || why+="$E1000 is on $(drv "$E1000"), not vfio-pci; "
+    t0=$(date +%s%N); echo "$E1000" >/sys/bus/pci/drivers/vfio-pci/unbind; t1=$(date +%s%N)
+    [[ -c /dev/vfio/$G_SHARED ]] || why+="/dev/vfio/$G_SHARED went away (the check needs it kept); "
+    if ms=$(uev_seen "$E1000" Unhealthy "$t0"); then
+        detail="Unhealthy in ListAndWatch $ms ms after the write (uevent unbind; the write itself took $(((t1 - t0) / 1000000)) ms)"
+    else
+        why+="not Unhealthy in ListAndWatch within 30 s (serve: $(grep "$E1000" "$DET/serve-uevents.err" | tail -n 1 | cut -c1-200)); "
+    fi
+    verdict "${UEV_CHECKS[2]}: ${detail:-}" "$why"; detail=""
+
+    # 5.2 a host driver joins the group: 03:02.0, still on vfio-pci, is no longer usable
+    why=""
+    echo >"$SYS/$E1000/driver_override"
+    t0=$(date +%s%N); echo "$E1000" >/sys/bus/pci/drivers/e1000/bind; t1=$(date +%s%N)
+    [[ $(drv "$E1000") == e1000 ]] || why+="the kernel did not bind e1000 to $E1000 (on $(drv "$E1000")); "
+    if ms=$(uev_seen "$TESTDEV_BR" Unhealthy "$t0"); then
+        detail="$TESTDEV_BR Unhealthy in ListAndWatch $ms ms after the write (uevent bind DRIVER=e1000; the write, e1000's probe, took $(((t1 - t0) / 1000000)) ms)"
+    else
+        why+="$TESTDEV_BR not Unhealthy within 30 s (serve: $(grep "$TESTDEV_BR" "$DET/serve-uevents.err" | tail -n 1 | cut -c1-200)); "
+    fi
+    verdict "${UEV_CHECKS[3]}: ${detail:-}" "$why"; detail=""
+
+    # 5.3 hot-remove, then the parent's rescan
+    why=""
+    parent=$(dirname "$(readlink -f "$SYS/$TESTDEV_RP")")
+    t0=$(date +%s%N); echo 1 >"$SYS/$TESTDEV_RP/remove"; t1=$(date +%s%N)
+    [[ ! -e $SYS/$TESTDEV_RP ]] || why+="$TESTDEV_RP is still in sysfs; "
+    if ms=$(uev_seen "$TESTDEV_RP" Unhealthy "$t0"); then
+        detail="Unhealthy in ListAndWatch $ms ms after the write (uevents unbind, remove; the write took $(((t1 - t0) / 1000000)) ms)"
+    else
+        why+="not Unhealthy within 30 s; "
+    fi
+    verdict "${UEV_CHECKS[4]}: ${detail:-}" "$why"; detail=""
+
+    why=""
+    echo 1 >"$parent/rescan"
+    [[ -e $SYS/$TESTDEV_RP ]] || why+="$parent/rescan did not bring $TESTDEV_RP back; "
+    back=""
+    for _ in $(seq 150); do grep -q "$TESTDEV_RP.*not bound to any driver" "$DET/serve-uevents.err" && { back=yes; break; }; sleep 0.2; done
+    [[ -n $back ]] || why+="serve did not read it again after the rescan (log: $(grep "$TESTDEV_RP" "$DET/serve-uevents.err" | tail -n 1 | cut -c1-200)); "
+    echo vfio-pci >"$SYS/$TESTDEV_RP/driver_override"
+    t0=$(date +%s%N); echo "$TESTDEV_RP" >/sys/bus/pci/drivers_probe; t1=$(date +%s%N)
+    [[ $(drv "$TESTDEV_RP") == vfio-pci ]] || why+="the kernel did not bind it to vfio-pci; "
+    if ms=$(uev_seen "$TESTDEV_RP" Healthy "$t0"); then
+        detail="back in serve's view as driverless (uevent add), Healthy in ListAndWatch $ms ms after drivers_probe (uevent bind; the write took $(((t1 - t0) / 1000000)) ms)"
+    else
+        why+="not Healthy within 30 s after the bind; "
+    fi
+    verdict "${UEV_CHECKS[5]}: ${detail:-}" "$why"; detail=""
+
+    # 5.x the kernel's rule the chart relies on, seen by two independent listeners
+    touch "$UEV_STOP"; sleep 1
+    wait "$uev_standin" 2>/dev/null
+    kill "$uev_server" 2>/dev/null; wait "$uev_server" 2>/dev/null
+    wait 2>/dev/null # the two listeners
+    why=""
+    [[ -f $DET/uevents-netns.ready && -f $DET/uevents-userns.ready ]] \
+        || why+="a listener did not start: $(cat "$DET/uevents-netns.err" "$DET/uevents-userns.err" 2>/dev/null | tail -n 2 | tr '\n' ' ' | cut -c1-200); "
+    in_netns=$(grep -c '^SUBSYSTEM=pci$' "$DET/uevents-netns.txt" 2>/dev/null)
+    in_userns=$(grep -c '^SUBSYSTEM=pci$' "$DET/uevents-userns.txt" 2>/dev/null)
+    ((${in_netns:-0} > 0)) || why+="no PCI uevent reached the new network namespace; "
+    ((${in_userns:-0} == 0)) || why+="$in_userns PCI uevents reached the network namespace of a new user namespace; "
+    verdict "${UEV_CHECKS[0]}: ${in_netns:-0} and ${in_userns:-0} PCI uevents during these checks" "$why"
+
+    # give the lab's devices back
+    lab_release "$TESTDEV_RP"; lab_release "$TESTDEV_BR"
+    [[ $(drv "$E1000") == e1000 ]] || { lab_release "$E1000"; }
+fi
 echo DONE >>"$CHECKS"
