@@ -354,6 +354,7 @@ public final class DaemonProbe {
         boolean away = until(() -> vfs.stream().allMatch(vf -> health(kubelet, vf).equals("Unhealthy")), 30_000, 1);
         results.put("burst_vfs", Integer.toString(vfs.size()));
         results.put("burst_vfs_gone_seen", Boolean.toString(away));
+        Thread.sleep(2000); // the daemon logs a rescan after it published it: let the going finish its lines
 
         for (Path p : moved) {
             Files.move(stash.resolve(host.relativize(p).toString()), p);

@@ -109,7 +109,6 @@ public final class NodeDaemon implements AutoCloseable {
         started = true;
         loop = new Thread(this::run, "vfio-rescan");
         loop.setDaemon(true);
-        loop.start();
         if (changes.uevents() != null) {
             listening = true;
             metrics.ueventsListening(true);
@@ -122,6 +121,7 @@ public final class NodeDaemon implements AutoCloseable {
                     + " changes", changes.notListening(), format(changes.pollingInterval()));
             watchDevVfio();
         }
+        loop.start();
         return this;
     }
 
@@ -186,6 +186,10 @@ public final class NodeDaemon implements AutoCloseable {
     }
 
     private void run() {
+        if (listening && lastAssessment != null && !lastAssessment.snapshot().devices().isEmpty()) {
+            // the path every uevent takes, taken once now: the first event then finds it loaded and compiled
+            rescan(s -> s.rescan(Set.of(lastAssessment.snapshot().devices().firstKey())));
+        }
         while (running) {
             boolean full;
             Set<PciAddress> devices;

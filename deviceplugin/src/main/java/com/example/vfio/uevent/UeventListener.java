@@ -14,13 +14,16 @@ import java.util.TreeSet;
  *
  * <p>Events come in bursts (a PF enabling 255 VFs sends an add and a bind for each, a bind several events):
  * after the first event that matters, the listener keeps collecting until the source has been quiet for
- * {@link #QUIET} or {@link #MAX_DELAY} has passed since that first event, then hands over one batch.
+ * {@link #QUIET}, or, once {@link #MAX_DELAY} has passed since that first event, until nothing more is waiting;
+ * then it hands over one batch.
  */
 public final class UeventListener implements AutoCloseable {
     /** How long one receive waits while nothing happens: the longest a close waits for the thread. */
     static final Duration IDLE = Duration.ofSeconds(1);
     static final Duration QUIET = Duration.ofMillis(10);
     static final Duration MAX_DELAY = Duration.ofMillis(100);
+    /** A stream of events that never pauses is still handed over in batches of at most this many. */
+    static final int MAX_BATCH_EVENTS = 10_000;
 
     /** Where the batches go; called on the listener's thread. */
     public interface HostChanges {
@@ -57,17 +60,27 @@ public final class UeventListener implements AutoCloseable {
         return source.describe();
     }
 
+    /** Parsed once as the thread starts, so that the first real event finds its classes loaded. */
+    private static final byte[] WARM_UP = ("bind@/devices/pci0000:00/0000:00:00.0\0ACTION=bind\0"
+            + "DEVPATH=/devices/pci0000:00/0000:00:00.0\0SUBSYSTEM=pci\0DRIVER=none\0PCI_SLOT_NAME=0000:00:00.0\0"
+            + "SEQNUM=0\0").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+
     private void run() {
         try {
+            new Batch().add(WARM_UP);
             while (running) {
                 Batch batch = new Batch();
                 try {
                     if (!batch.add(source.receive(IDLE))) {
                         continue;
                     }
+                    // past the deadline only what has already arrived is taken, so a burst that came at once is
+                    // one batch however slow this thread is
                     long deadline = System.nanoTime() + MAX_DELAY.toNanos();
-                    for (long left = MAX_DELAY.toNanos(); left > 0 && running; left = deadline - System.nanoTime()) {
-                        byte[] next = source.receive(left < QUIET.toNanos() ? Duration.ofNanos(left) : QUIET);
+                    while (running && batch.events < MAX_BATCH_EVENTS) {
+                        long left = deadline - System.nanoTime();
+                        byte[] next = source.receive(left <= 0 ? Duration.ZERO
+                                : left < QUIET.toNanos() ? Duration.ofNanos(left) : QUIET);
                         if (next == null) {
                             break;
                         }

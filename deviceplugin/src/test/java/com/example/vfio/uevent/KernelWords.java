@@ -32,19 +32,25 @@ public final class KernelWords {
             keys.put("MODALIAS", String.format("pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X", vendor, device, vendor,
                     0, classCode >> 16, (classCode >> 8) & 0xff, classCode & 0xff));
         }
+        // (PCI_CLASS is the 24-bit class in %04X: 20000 for 0x020000, FF00 for 0x00ff00, as the lab's capture shows)
         return event(action, "/devices/pci0000:00/" + address, "pci", keys);
     }
 
-    /** A VFIO group's character device, {@code /dev/vfio/<group>} (class vfio). */
+    /** A VFIO group's character device, {@code /dev/vfio/<group>} (class vfio), as the lab's kernel words it. */
     public static Uevent vfioGroup(String action, String group) {
-        return event(action, "/devices/virtual/vfio/" + group, "vfio",
-                Map.of("MAJOR", "243", "MINOR", group, "DEVNAME", "vfio/" + group));
+        Map<String, String> keys = new LinkedHashMap<>();
+        keys.put("MAJOR", "245");
+        keys.put("MINOR", group);
+        keys.put("DEVNAME", "vfio/" + group);
+        return event(action, "/devices/virtual/vfio/" + group, "vfio", keys);
     }
 
-    /** A VFIO device's cdev, {@code /dev/vfio/devices/vfioN} (class vfio-dev), a child of its PCI function. */
+    /**
+     * A VFIO device's {@code vfio-dev/vfioN} (class vfio-dev), a child of its PCI function; Linux 6.12 sends it
+     * without MAJOR, MINOR and DEVNAME (the kernel lab's capture).
+     */
     public static Uevent vfioCdev(String action, String address, String name) {
-        return event(action, "/devices/pci0000:00/" + address + "/vfio-dev/" + name, "vfio-dev",
-                Map.of("MAJOR", "511", "MINOR", name.substring(4), "DEVNAME", "vfio/devices/" + name));
+        return event(action, "/devices/pci0000:00/" + address + "/vfio-dev/" + name, "vfio-dev", Map.of());
     }
 
     /** A network interface of a PCI function: not the daemon's business. */
