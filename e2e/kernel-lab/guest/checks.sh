@@ -455,14 +455,19 @@ ms_between() { echo "$((($2 - $1) / 1000)).$((($2 - $1) % 1000 / 100))"; } # ms_
 # uevent EVENT of DEVICE (default ID; the first "EVENT@.../DEVICE" the independent listener got) ListAndWatch
 # said it; or $why says why not
 uev_timed() {
-    local t0 t1 seen ev dev=${6:-$3}
+    local t0 t1 seen ev rescan rescans dev=${6:-$3}
+    rescans=$(grep -c 'uevents: rescanned' "$DET/serve-uevents.err")
     t0=$(date +%s%N); echo "$2" >"$1"; t1=$(date +%s%N)
     DETAIL=""
     if seen=$(uev_seen "$3" "$4" "$t0"); then
         sleep 0.5 # the listener's line may come after the stand-in's
         ev=$(uev_event "^$5@.*/$dev\$" "$t0")
+        rescan=$(grep 'uevents: rescanned' "$DET/serve-uevents.err" | tail -n 1 | sed -n 's/.* in \([0-9]*\) ms$/\1/p')
+        # a daemon that only polled (full rescans, the /dev/vfio watch) would get here too, more slowly
+        (($(grep -c 'uevents: rescanned' "$DET/serve-uevents.err") > rescans)) \
+            || why+="ListAndWatch changed, but serve made no uevent rescan for it (it polled); "
         DETAIL="$3 $4 in ListAndWatch $(ms_between $((t0 / 1000)) "$seen") ms after the write began (the write itself took $(((t1 - t0) / 1000000)) ms); $(
-            [[ -n $ev ]] && echo "$(ms_between "$ev" "$seen") ms after the uevent $5 of $dev reached a listener" || echo "uevent $5 of $dev not seen by the listener")"
+            [[ -n $ev ]] && echo "$(ms_between "$ev" "$seen") ms after the uevent $5 of $dev reached a listener" || echo "uevent $5 of $dev not seen by the listener"); serve's last uevent rescan took ${rescan:-?} ms"
     else
         why+="$3 not $4 in ListAndWatch within 30 s (serve's last word on it: $(grep "$3" "$DET/serve-uevents.err" | tail -n 1 | cut -c1-200)); "
     fi
@@ -502,7 +507,9 @@ else
         --resource vfio.example.com/lab --stop-file "$UEV_STOP" --timeout 380 >"$UK" 2>"$DET/kubelet-uevents.err" &
     uev_standin=$!
     for _ in $(seq 300); do [[ -S $KDIR/device-plugins/kubelet.sock ]] && break; sleep 0.1; done
-    unshare -n timeout -k 5 400 "${JVM[@]}" -XX:ErrorFile="$DET/hs_err_serve-uevents_%p.log" -jar "$LAB_JAR" serve \
+    # (the debug line "uevents: rescanned N device(s) ... in T ms" gives the daemon's own part of each time)
+    unshare -n timeout -k 5 400 "${JVM[@]}" -XX:ErrorFile="$DET/hs_err_serve-uevents_%p.log" \
+        -Dorg.slf4j.simpleLogger.log.com.example.vfio.agent.NodeDaemon=debug -jar "$LAB_JAR" serve \
         --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" --node-name lab \
         --policies "$POL/uevents.yaml" --metrics-port 0 >"$DET/serve-uevents.out" 2>"$DET/serve-uevents.err" &
     uev_server=$!
