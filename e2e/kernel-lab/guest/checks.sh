@@ -454,4 +454,167 @@ else
     kill "$server" 2>/dev/null
     wait "$server" 2>/dev/null
 fi
+# ---- 5. uevents: serve hears the kernel (issue 14) ----
+# serve runs in a network namespace of its own (unshare -n), as in a pod without hostNetwork: the kernel
+# sends device uevents into every network namespace of the initial user namespace. The stand-in only
+# watches and stamps each ListAndWatch message (t=, microseconds); a time is from just before the sysfs
+# write to that message.
+UEV_CHECKS=(
+    "uevents: the kernel sends PCI uevents into a network namespace of its own (unshare -n), seen by an independent listener"
+    "uevents: serve in its own network namespace listens to the kernel's uevents"
+    "uevents: unbind of e1000 $E1000 from vfio-pci, group node kept by $TESTDEV_BR"
+    "uevents: e1000 bound to its host driver beside $TESTDEV_BR"
+    "uevents: hot-remove of $TESTDEV_RP"
+    "uevents: ../rescan brings $TESTDEV_RP back, and a bind to vfio-pci makes it Healthy"
+)
+UK=$DET/kubelet-uevents.out
+UEV_STOP=/tmp/lab-uevents-stop
+# uev_seen ID HEALTH T0_NS: the time (us) of the first ListAndWatch message after T0 with ID in HEALTH (waits 30 s)
+uev_seen() {
+    local t0us=$(($3 / 1000)) t
+    for _ in $(seq 150); do
+        t=$(awk -v id="id=$1" -v h="health=$2" -v t0="$t0us" \
+            '$1 == "device" && $2 == id && $3 == h { split($4, a, "="); if (a[2] + 0 >= t0) { print a[2]; exit } }' "$UK")
+        [[ -n $t ]] && { echo "$t"; return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+# uev_event HEADER_REGEX T0_NS: the time (us) the independent listener got the first uevent after T0 whose header matches
+uev_event() {
+    awk -v re="$1" -v t0="$(($2 / 1000))" '{ split($1, a, "="); if (a[2] + 0 >= t0 && $2 ~ re) { print a[2]; exit } }' \
+        "$DET/uevents-netns.txt"
+}
+ms_between() { echo "$((($2 - $1) / 1000)).$((($2 - $1) % 1000 / 100))"; } # ms_between T1_US T2_US
+# uev_timed FILE VALUE ID HEALTH EVENT [DEVICE]: writes VALUE to FILE, then waits for ListAndWatch to show ID in
+# HEALTH; DETAIL says how long after the write began, how long the write itself took, and how long after the
+# uevent EVENT of DEVICE (default ID; the first "EVENT@.../DEVICE" the independent listener got) ListAndWatch
+# said it; or $why says why not
+uev_timed() {
+    local t0 t1 seen ev rescan rescans dev=${6:-$3}
+    rescans=$(grep -c 'uevents: rescanned' "$DET/serve-uevents.err")
+    t0=$(date +%s%N); echo "$2" >"$1"; t1=$(date +%s%N)
+    DETAIL=""
+    if seen=$(uev_seen "$3" "$4" "$t0"); then
+        sleep 0.5 # the listener's line may come after the stand-in's
+        ev=$(uev_event "^$5@.*/$dev\$" "$t0")
+        rescan=$(grep 'uevents: rescanned' "$DET/serve-uevents.err" | tail -n 1 | sed -n 's/.* in \([0-9]*\) ms$/\1/p')
+        # a daemon that only polled (full rescans, the /dev/vfio watch) would get here too, more slowly
+        (($(grep -c 'uevents: rescanned' "$DET/serve-uevents.err") > rescans)) \
+            || why+="ListAndWatch changed, but serve made no uevent rescan for it (it polled); "
+        DETAIL="$3 $4 in ListAndWatch $(ms_between $((t0 / 1000)) "$seen") ms after the write began (the write itself took $(((t1 - t0) / 1000000)) ms); $(
+            [[ -n $ev ]] && echo "$(ms_between "$ev" "$seen") ms after the uevent $5 of $dev reached a listener" || echo "uevent $5 of $dev not seen by the listener"); serve's last uevent rescan took ${rescan:-?} ms"
+    else
+        why+="$3 not $4 in ListAndWatch within 30 s (serve's last word on it: $(grep "$3" "$DET/serve-uevents.err" | tail -n 1 | cut -c1-200)); "
+    fi
+}
+# uev_listen NAME WRAPPER...: an independent listener (Python) in a namespace: $DET/NAME.txt has a line per uevent,
+# "t=<microseconds> <ACTION@DEVPATH>", and $DET/NAME.hex the datagrams (hex, one a line)
+uev_listen() {
+    local name=$1; shift
+    "$@" python3 -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 15)
+s.bind((0, 1)); s.settimeout(0.5)
+out, hexes = open(sys.argv[1] + ".txt", "w"), open(sys.argv[1] + ".hex", "w")
+open(sys.argv[1] + ".ready", "w").close()
+end = time.time() + 400
+while time.time() < end and not os.path.exists(sys.argv[2]):
+    try:
+        d = s.recv(8192)
+    except socket.timeout:
+        continue
+    out.write("t=%d %s\n" % (time.time_ns() // 1000, d.split(b"\0")[0].decode("latin-1"))); out.flush()
+    hexes.write(d.hex() + "\n"); hexes.flush()
+' "$DET/$name" "$UEV_STOP" 2>"$DET/$name.err" &
+}
+if [[ -n $LAB_STANDIN_ERROR ]]; then
+    for c in "${UEV_CHECKS[@]}"; do verdict "$c" "kubelet stand-in not available: $LAB_STANDIN_ERROR"; done
+else
+    say "uevents: apply uevents.yaml, serve in a network namespace of its own"
+    rm -f "$UEV_STOP"
+    uev_listen uevents-netns unshare -n
+    vn apply-uevents apply --policies "$POL/uevents.yaml" --json
+    uev_prepared="apply uevents.yaml: $( [[ $(cat "$DET/apply-uevents.rc") == 0 ]] && echo "exit 0" || vn_failure apply-uevents); drivers $TESTDEV_RP $(drv "$TESTDEV_RP"), $E1000 $(drv "$E1000"), $TESTDEV_BR $(drv "$TESTDEV_BR")"
+    G_SHARED=$(group_of "$TESTDEV_BR")
+    rm -f "$KDIR/device-plugins/kubelet.sock" # check 4's stand-in is gone
+    timeout -k 5 400 "${JVM[@]}" -Dorg.slf4j.simpleLogger.defaultLogLevel=error -cp "$LAB_JAR:$LAB_STANDIN_DIR" KubeletStandIn \
+        --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" \
+        --resource vfio.example.com/lab --stop-file "$UEV_STOP" --timeout 380 >"$UK" 2>"$DET/kubelet-uevents.err" &
+    uev_standin=$!
+    for _ in $(seq 300); do [[ -S $KDIR/device-plugins/kubelet.sock ]] && break; sleep 0.1; done
+    # (the debug line "uevents: rescanned N device(s) ... in T ms" gives the daemon's own part of each time)
+    unshare -n timeout -k 5 400 "${JVM[@]}" -XX:ErrorFile="$DET/hs_err_serve-uevents_%p.log" \
+        -Dorg.slf4j.simpleLogger.log.com.example.vfio.agent.NodeDaemon=debug -jar "$LAB_JAR" serve \
+        --plugin-dir "$KDIR/device-plugins" --pod-resources-socket "$KDIR/pod-resources/kubelet.sock" --node-name lab \
+        --policies "$POL/uevents.yaml" --metrics-port 0 >"$DET/serve-uevents.out" 2>"$DET/serve-uevents.err" &
+    uev_server=$!
+    ready=""
+    for _ in $(seq 750); do # 150 s for the JVMs to start under emulation
+        ready=yes
+        for a in "$TESTDEV_RP" "$E1000" "$TESTDEV_BR"; do grep -q "^device id=$a health=Healthy" "$UK" || ready=""; done
+        [[ -n $ready ]] && break
+        kill -0 "$uev_server" 2>/dev/null || break
+        sleep 0.2
+    done
+    uev_context="$uev_prepared; serve: $(kill -0 $uev_server 2>/dev/null && echo running || echo "exited: $(grep -v '^\s*$' "$DET/serve-uevents.err" | tail -n 2 | tr '\n' ' ' | cut -c1-250)")"
+    sleep 1 # let the first rescans settle
+
+    # 5.0 the daemon listens, from a network namespace that is not the guest's
+    why=""
+    [[ -n $ready ]] || why+="not all of $TESTDEV_RP $E1000 $TESTDEV_BR Healthy in ListAndWatch ($uev_context); "
+    grep -q "listening to kernel uevents" "$DET/serve-uevents.err" \
+        || why+="serve's log does not say it listens: $(grep -m1 'uevents' "$DET/serve-uevents.err" | cut -c1-250); "
+    [[ $(readlink "/proc/$uev_server/ns/net") != "$(readlink /proc/self/ns/net)" ]] || why+="serve runs in the guest's network namespace; "
+    verdict "${UEV_CHECKS[1]}" "$why"
+
+    # 5.1 sysfs only: 03:01.0 leaves vfio-pci; 03:02.0 stays on it, so /dev/vfio/<group> stays
+    why=""
+    [[ $(drv "$E1000") == vfio-pci ]] || why+="$E1000 is on $(drv "$E1000"), not vfio-pci; "
+    uev_timed /sys/bus/pci/drivers/vfio-pci/unbind "$E1000" "$E1000" Unhealthy unbind
+    [[ -c /dev/vfio/$G_SHARED ]] || why+="/dev/vfio/$G_SHARED went away (the check needs it kept); "
+    verdict "${UEV_CHECKS[2]}: $DETAIL" "$why"
+
+    # 5.2 a host driver joins the group: 03:02.0, still on vfio-pci, is no longer usable
+    why=""
+    echo >"$SYS/$E1000/driver_override"
+    uev_timed /sys/bus/pci/drivers/e1000/bind "$E1000" "$TESTDEV_BR" Unhealthy bind "$E1000"
+    [[ $(drv "$E1000") == e1000 ]] || why+="the kernel did not bind e1000 to $E1000 (on $(drv "$E1000")); "
+    verdict "${UEV_CHECKS[3]}: $DETAIL" "$why"
+
+    # 5.3 hot-remove, then the parent's rescan
+    why=""
+    parent=$(dirname "$(readlink -f "$SYS/$TESTDEV_RP")")
+    uev_timed "$SYS/$TESTDEV_RP/remove" 1 "$TESTDEV_RP" Unhealthy unbind
+    [[ ! -e $SYS/$TESTDEV_RP ]] || why+="$TESTDEV_RP is still in sysfs; "
+    verdict "${UEV_CHECKS[4]}: $DETAIL" "$why"
+
+    why=""
+    echo 1 >"$parent/rescan"
+    [[ -e $SYS/$TESTDEV_RP ]] || why+="$parent/rescan did not bring $TESTDEV_RP back; "
+    back=""
+    for _ in $(seq 150); do grep -q "$TESTDEV_RP.*not bound to any driver" "$DET/serve-uevents.err" && { back=yes; break; }; sleep 0.2; done
+    [[ -n $back ]] || why+="serve did not read it again after the rescan (log: $(grep "$TESTDEV_RP" "$DET/serve-uevents.err" | tail -n 1 | cut -c1-200)); "
+    echo vfio-pci >"$SYS/$TESTDEV_RP/driver_override"
+    uev_timed /sys/bus/pci/drivers_probe "$TESTDEV_RP" "$TESTDEV_RP" Healthy bind
+    [[ $(drv "$TESTDEV_RP") == vfio-pci ]] || why+="the kernel did not bind it to vfio-pci; "
+    verdict "${UEV_CHECKS[5]}: $DETAIL" "$why"
+
+    # 5.x the kernel's rule the chart relies on, seen by two independent listeners
+    touch "$UEV_STOP"; sleep 1
+    wait "$uev_standin" 2>/dev/null
+    kill "$uev_server" 2>/dev/null; wait "$uev_server" 2>/dev/null
+    wait 2>/dev/null # the two listeners
+    why=""
+    [[ -f $DET/uevents-netns.ready ]] || why+="the listener did not start: $(tail -n 2 "$DET/uevents-netns.err" 2>/dev/null | tr '\n' ' ' | cut -c1-200); "
+    in_netns=$(grep -c ' [a-z]*@/devices/pci' "$DET/uevents-netns.txt" 2>/dev/null)
+    ((${in_netns:-0} > 0)) || why+="no PCI uevent reached it; "
+    verdict "${UEV_CHECKS[0]}: ${in_netns:-0} uevents of PCI devices during these checks" "$why"
+    # (The other half of the kernel's rule, no device uevents into a network namespace owned by another user
+    # namespace, cannot be shown here: the checks run in a chroot, where the kernel refuses CLONE_NEWUSER.)
+
+    # give the lab's devices back
+    lab_release "$TESTDEV_RP"; lab_release "$TESTDEV_BR"
+    [[ $(drv "$E1000") == e1000 ]] || { lab_release "$E1000"; }
+fi
 echo DONE >>"$CHECKS"

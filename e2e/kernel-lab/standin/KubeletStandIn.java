@@ -26,6 +26,8 @@ import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import io.grpc.stub.StreamObserver;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeMap;
@@ -41,11 +43,15 @@ import java.util.concurrent.TimeoutException;
  *
  * <pre>
  * registered resource=vfio.example.com/edu endpoint=... version=v1beta1
- * device id=0000:01:00.0 health=Healthy
+ * device id=0000:01:00.0 health=Healthy t=1796355000123456
  * allocate-device host=/dev/vfio/8 container=/dev/vfio/8 permissions=rw
  * allocate-env PCI_RESOURCE_VFIO_EXAMPLE_COM_EDU=0000:01:00.0
  * done
  * </pre>
+ *
+ * {@code t} is when the ListAndWatch message arrived, in microseconds since the epoch (the clock of the
+ * guest's {@code date +%s%N}). Without {@code --allocate} it only watches: every ListAndWatch message is
+ * printed until {@code --stop-file} exists or the timeout passes (exit 0 then).
  *
  * Compiled by e2e/kernel-lab/run against the daemon's shaded jar (which carries grpc and the
  * generated kubelet API), run in the guest with {@code java -cp <jar>:<classes> KubeletStandIn}.
@@ -58,6 +64,7 @@ public final class KubeletStandIn {
         String podResources = opt.get("--pod-resources-socket");
         String resource = opt.get("--resource");
         String device = opt.get("--allocate");
+        Path stopFile = opt.containsKey("--stop-file") ? Path.of(opt.get("--stop-file")) : null;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Long.parseLong(opt.getOrDefault("--timeout", "120")));
 
         EventLoopGroup loop = new EpollEventLoopGroup(2);
@@ -104,12 +111,14 @@ public final class KubeletStandIn {
             DevicePluginGrpc.newStub(channel).listAndWatch(Empty.getDefaultInstance(), new StreamObserver<>() {
                 @Override
                 public void onNext(ListAndWatchResponse update) {
+                    long micros = ChronoUnit.MICROS.between(Instant.EPOCH, Instant.now());
                     for (Device d : update.getDevicesList()) {
-                        System.out.printf("device id=%s health=%s%n", d.getID(), d.getHealth());
+                        System.out.printf("device id=%s health=%s t=%d%n", d.getID(), d.getHealth(), micros);
                         if (d.getID().equals(device) && d.getHealth().equals("Healthy")) {
                             healthy.complete(null);
                         }
                     }
+                    System.out.flush();
                 }
 
                 @Override
@@ -122,22 +131,29 @@ public final class KubeletStandIn {
                     healthy.completeExceptionally(new IllegalStateException("ListAndWatch ended"));
                 }
             });
-            healthy.get(remaining(deadline), TimeUnit.NANOSECONDS);
-
-            AllocateResponse allocation = DevicePluginGrpc.newBlockingStub(channel)
-                    .withDeadlineAfter(remaining(deadline), TimeUnit.NANOSECONDS)
-                    .allocate(AllocateRequest.newBuilder()
-                            .addContainerRequests(ContainerAllocateRequest.newBuilder().addDevicesIds(device))
-                            .build());
-            for (ContainerAllocateResponse container : allocation.getContainerResponsesList()) {
-                for (DeviceSpec spec : container.getDevicesList()) {
-                    System.out.printf("allocate-device host=%s container=%s permissions=%s%n",
-                            spec.getHostPath(), spec.getContainerPath(), spec.getPermissions());
+            if (device == null) { // watching only
+                while (!Files.exists(stopFile) && System.nanoTime() < deadline && !healthy.isCompletedExceptionally()) {
+                    Thread.sleep(100);
                 }
-                new TreeMap<>(container.getEnvsMap()).forEach((k, v) -> System.out.printf("allocate-env %s=%s%n", k, v));
+                System.out.println(healthy.isCompletedExceptionally() ? "ListAndWatch ended" : "done");
+                status = healthy.isCompletedExceptionally() ? 1 : 0;
+            } else {
+                healthy.get(remaining(deadline), TimeUnit.NANOSECONDS);
+                AllocateResponse allocation = DevicePluginGrpc.newBlockingStub(channel)
+                        .withDeadlineAfter(remaining(deadline), TimeUnit.NANOSECONDS)
+                        .allocate(AllocateRequest.newBuilder()
+                                .addContainerRequests(ContainerAllocateRequest.newBuilder().addDevicesIds(device))
+                                .build());
+                for (ContainerAllocateResponse container : allocation.getContainerResponsesList()) {
+                    for (DeviceSpec spec : container.getDevicesList()) {
+                        System.out.printf("allocate-device host=%s container=%s permissions=%s%n",
+                                spec.getHostPath(), spec.getContainerPath(), spec.getPermissions());
+                    }
+                    new TreeMap<>(container.getEnvsMap()).forEach((k, v) -> System.out.printf("allocate-env %s=%s%n", k, v));
+                }
+                System.out.println("done");
+                status = 0;
             }
-            System.out.println("done");
-            status = 0;
         } catch (TimeoutException e) {
             System.err.println("kubelet stand-in: timed out waiting for " + (registered.isDone() ? device + " to be Healthy or allocated" : resource + " to register"));
         } catch (Exception e) {
@@ -173,7 +189,11 @@ public final class KubeletStandIn {
         for (int i = 0; i + 1 < args.length; i += 2) {
             opt.put(args[i], args[i + 1]);
         }
-        for (String required : new String[] {"--plugin-dir", "--pod-resources-socket", "--resource", "--allocate"}) {
+        if (!opt.containsKey("--allocate") && !opt.containsKey("--stop-file")) {
+            System.err.println("kubelet stand-in: --allocate DEVICE or --stop-file FILE (watch only)");
+            System.exit(2);
+        }
+        for (String required : new String[] {"--plugin-dir", "--pod-resources-socket", "--resource"}) {
             if (!opt.containsKey(required)) {
                 System.err.println("kubelet stand-in: missing " + required);
                 System.exit(2);

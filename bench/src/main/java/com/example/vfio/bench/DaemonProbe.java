@@ -3,6 +3,10 @@ package com.example.vfio.bench;
 import com.example.vfio.plugin.kubelet.StandInKubelet;
 import com.example.vfio.plugin.kubelet.StandInPodResources;
 import com.example.vfio.proto.deviceplugin.v1beta1.Device;
+import com.example.vfio.uevent.KernelWords;
+import com.example.vfio.uevent.Uevent;
+import java.io.BufferedOutputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,10 +37,16 @@ import java.util.function.BooleanSupplier;
  * the group node stays (a sibling keeps the group on VFIO), which only a rescan sees</li>
  * </ul>
  *
- * <pre>DaemonProbe LAUNCHER HOST-DIR WORK-DIR [cpu-window-seconds] [callers] [allocate-seconds] [serve options...]</pre>
+ * <pre>DaemonProbe LAUNCHER HOST-DIR WORK-DIR [cpu-window-seconds] [callers] [allocate-seconds] [listener] [serve options...]</pre>
  * The JVM flags come from the launcher (VFIO_NODE_JAVA_OPTS in the environment overrides them); further
  * arguments go to {@code serve} (e.g. {@code --rescan-interval 30s}). The host is changed by the health
  * step: give it a copy.
+ *
+ * <p>{@code listener}: the daemon as it runs where it hears the kernel's uevents (full rescan every 60 s),
+ * started through {@link SeamServe}: the probe words the uevents the kernel would send for each change it
+ * makes to the synthetic host and feeds them to the daemon's stdin. Allocate is not measured then; instead a
+ * PF's 255 VFs go away (SR-IOV disabled) and come back (enabled), and the probe counts the daemon's uevent
+ * rescans of the comeback and how long until ListAndWatch shows all 255 as before.
  */
 public final class DaemonProbe {
     static final String RESOURCE = "vfio.example.com/nic";
@@ -56,6 +66,10 @@ public final class DaemonProbe {
     static final int ALLOCATE_WARM_UP_SECONDS = 5;
 
     private final Map<String, String> results = new LinkedHashMap<>();
+    private boolean listener;
+    /** Listener mode: the daemon's stdin, where the uevents go. */
+    private DataOutputStream uevents;
+    private Path daemonLog;
 
     public static void main(String[] args) throws Exception {
         if (args.length < 3) {
@@ -68,8 +82,11 @@ public final class DaemonProbe {
         int window = args.length > 3 ? Integer.parseInt(args[3]) : 60;
         int callers = args.length > 4 ? Integer.parseInt(args[4]) : 32;
         int allocateSeconds = args.length > 5 ? Integer.parseInt(args[5]) : 10;
-        List<String> serveOptions = args.length > 6 ? List.of(args).subList(6, args.length) : List.of();
+        boolean listener = args.length > 6 && args[6].equals("listener");
+        int options = listener ? 7 : 6;
+        List<String> serveOptions = args.length > options ? List.of(args).subList(options, args.length) : List.of();
         DaemonProbe probe = new DaemonProbe();
+        probe.listener = listener;
         try {
             probe.run(launcher, host, work, window, callers, allocateSeconds, serveOptions);
         } finally {
@@ -92,10 +109,18 @@ public final class DaemonProbe {
                     "--plugin-dir", pluginDir.toString(), "--pod-resources-socket", podSocket.toString(),
                     "--node-name", "bench-node", "--policies", policies.toString(), "--metrics-port", "0"));
             command.addAll(serveOptions);
+            daemonLog = work.resolve("daemon.log");
             ProcessBuilder pb = new ProcessBuilder(command)
-                    .redirectErrorStream(true).redirectOutput(work.resolve("daemon.log").toFile());
+                    .redirectErrorStream(true).redirectOutput(daemonLog.toFile());
+            if (listener) {
+                Path repo = launcher.toAbsolutePath().getParent().getParent();
+                pb.environment().put("VFIO_NODE_BENCH_MAIN", SeamServe.class.getName());
+                pb.environment().put("VFIO_NODE_BENCH_CLASSPATH", repo.resolve("bench/target/classes") + ":"
+                        + repo.resolve("deviceplugin/target/test-classes"));
+            }
             long start = System.nanoTime();
             Process daemon = pb.start();
+            uevents = new DataOutputStream(new BufferedOutputStream(daemon.getOutputStream(), 1 << 16));
             try {
                 measure(daemon, kubelet, host, start, window, callers, allocateSeconds);
             } finally {
@@ -140,8 +165,14 @@ public final class DaemonProbe {
         results.put("steady_rss_mib", String.format("%.1f", status(pid, "VmRSS") / 1024.0));
         results.put("peak_rss_mib", String.format("%.1f", status(pid, "VmHWM") / 1024.0));
 
-        allocate(kubelet, devices, callers, allocateSeconds);
-        health(kubelet, host);
+        results.put("threads", Long.toString(status(pid, "Threads")));
+        if (listener) {
+            health(kubelet, host);
+            burst(kubelet, host, daemonLog.resolveSibling("stash"));
+        } else {
+            allocate(kubelet, devices, callers, allocateSeconds);
+            health(kubelet, host);
+        }
         results.put("rss_after_load_mib", String.format("%.1f", status(pid, "VmRSS") / 1024.0));
     }
 
@@ -216,14 +247,146 @@ public final class DaemonProbe {
         requireHealthy(kubelet, kept);
 
         long t = System.nanoTime();
-        moveToHostDriver(host, alone, true);
+        announceMove(moveToHostDriver(host, alone, true));
         boolean seen = until(() -> health(kubelet, alone).equals("Unhealthy"), 30_000, 1);
         results.put("health_change_group_node_removed_ms", seen ? ms(System.nanoTime() - t) : "not seen in 30 s");
 
         t = System.nanoTime();
-        moveToHostDriver(host, kept, false);
+        announceMove(moveToHostDriver(host, kept, false));
         seen = until(() -> health(kubelet, kept).equals("Unhealthy"), 30_000, 1);
         results.put("health_change_sysfs_only_ms", seen ? ms(System.nanoTime() - t) : "not seen in 30 s");
+    }
+
+    /** Listener mode: what the kernel announces for {@link #moveToHostDriver}; nothing otherwise. */
+    private void announceMove(Moved move) throws IOException {
+        if (!listener) {
+            return;
+        }
+        List<Uevent> events = new ArrayList<>();
+        events.add(vf("unbind", move.address(), null));
+        move.cdevs().forEach(c -> events.add(KernelWords.vfioCdev("remove", move.address(), c)));
+        if (move.groupNodeGone()) {
+            events.add(KernelWords.vfioGroup("remove", move.group()));
+        }
+        events.add(vf("bind", move.address(), "mlx5_core"));
+        send(events);
+    }
+
+    private static Uevent vf(String action, String address, String driver) {
+        return KernelWords.pci(action, address, driver, 0x15b3, 0x101e, 0x020000);
+    }
+
+    private void send(List<Uevent> events) throws IOException {
+        for (Uevent e : events) {
+            byte[] datagram = e.toBytes();
+            uevents.writeInt(datagram.length);
+            uevents.write(datagram);
+        }
+        uevents.flush();
+    }
+
+    /**
+     * Listener mode: the last PF's 255 VFs go away as the kernel removes them when SR-IOV is disabled (their
+     * directories, bus and driver links, IOMMU groups, /dev/vfio nodes and the PF's virtfn links; unbind,
+     * remove and the PF's change announced) until ListAndWatch reports them gone (Unhealthy), then come back
+     * as when it is enabled again (add, bind, the VFIO nodes' adds, the PF's change, fed at once). Measured:
+     * the comeback, from the first event fed until ListAndWatch shows every VF as it was before, and the
+     * daemon's uevent rescans during it.
+     */
+    private void burst(StandInKubelet kubelet, Path host, Path stash) throws Exception {
+        Path pfDir = host.resolve("sys/devices/pci0000:00").resolve(BURST_PF);
+        List<String> vfs = new ArrayList<>();
+        for (int j = 0; Files.isSymbolicLink(pfDir.resolve("virtfn" + j)); j++) {
+            vfs.add(Files.readSymbolicLink(pfDir.resolve("virtfn" + j)).getFileName().toString());
+        }
+        Map<String, String> before = new LinkedHashMap<>();
+        vfs.forEach(vf -> before.put(vf, health(kubelet, vf)));
+        List<Path> moved = new ArrayList<>();
+        List<Uevent> gone = new ArrayList<>();
+        List<Uevent> back = new ArrayList<>();
+        java.util.Set<String> groups = new java.util.LinkedHashSet<>();
+        for (String vf : vfs) {
+            Path dir = host.resolve("sys/devices/pci0000:00").resolve(vf);
+            String group = Files.readSymbolicLink(dir.resolve("iommu_group")).getFileName().toString();
+            String driver = Files.isSymbolicLink(dir.resolve("driver"))
+                    ? Files.readSymbolicLink(dir.resolve("driver")).getFileName().toString() : null;
+            List<String> cdevs = listing(dir.resolve("vfio-dev"));
+            if (driver != null) {
+                gone.add(vf("unbind", vf, null));
+                moved.add(host.resolve("sys/bus/pci/drivers").resolve(driver).resolve(vf));
+            }
+            cdevs.forEach(c -> gone.add(KernelWords.vfioCdev("remove", vf, c)));
+            gone.add(vf("remove", vf, null));
+            back.add(vf("add", vf, null));
+            if (driver != null) {
+                back.add(vf("bind", vf, driver));
+            }
+            cdevs.forEach(c -> back.add(KernelWords.vfioCdev("add", vf, c)));
+            for (String c : cdevs) {
+                moved.add(host.resolve("dev/vfio/devices").resolve(c));
+            }
+            moved.add(host.resolve("sys/bus/pci/devices").resolve(vf));
+            moved.add(dir);
+            if (groups.add(group)) {
+                moved.add(host.resolve("sys/kernel/iommu_groups").resolve(group));
+                Path node = host.resolve("dev/vfio").resolve(group);
+                if (Files.exists(node)) {
+                    moved.add(node);
+                    gone.add(KernelWords.vfioGroup("remove", group));
+                    back.add(KernelWords.vfioGroup("add", group));
+                }
+            }
+        }
+        for (int j = 0; j < vfs.size(); j++) {
+            moved.add(pfDir.resolve("virtfn" + j));
+        }
+        Uevent pfChange = KernelWords.pci("change", BURST_PF, "mlx5_core", 0x15b3, 0x1021, 0x020000);
+        gone.add(pfChange);
+        back.add(pfChange);
+
+        for (Path p : moved) {
+            Path to = stash.resolve(host.relativize(p).toString());
+            Files.createDirectories(to.getParent());
+            Files.move(p, to);
+        }
+        Files.writeString(pfDir.resolve("sriov_numvfs"), "0\n");
+        send(gone);
+        boolean away = until(() -> vfs.stream().allMatch(vf -> health(kubelet, vf).equals("Unhealthy")), 30_000, 1);
+        results.put("burst_vfs", Integer.toString(vfs.size()));
+        results.put("burst_vfs_gone_seen", Boolean.toString(away));
+        Thread.sleep(2000); // the daemon logs a rescan after it published it: let the going finish its lines
+
+        for (Path p : moved) {
+            Files.move(stash.resolve(host.relativize(p).toString()), p);
+        }
+        Files.writeString(pfDir.resolve("sriov_numvfs"), vfs.size() + "\n");
+        long logFrom = Files.size(daemonLog);
+        long t = System.nanoTime();
+        send(back);
+        boolean seen = until(() -> vfs.stream().allMatch(vf -> health(kubelet, vf).equals(before.get(vf))), 30_000, 1);
+        results.put("burst_events", Integer.toString(back.size()));
+        results.put("burst_to_list_and_watch_ms", seen ? ms(System.nanoTime() - t) : "not seen in 30 s");
+        Thread.sleep(500); // a second rescan would be logged by now
+        List<String> rescans = new ArrayList<>();
+        try (var in = Files.newInputStream(daemonLog)) {
+            in.skipNBytes(logFrom);
+            new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).lines()
+                    .filter(l -> l.contains("uevents: rescanned")).forEach(rescans::add);
+        }
+        results.put("burst_rescans", Integer.toString(rescans.size()));
+        results.put("burst_rescan", rescans.isEmpty() ? "none" : rescans.get(0).replaceAll(".*uevents: ", "").replace(' ', '_'));
+    }
+
+    /** The last PF of the 4,096-function host (PF 15: bus 0x1f, its VFs on bus 0x20). */
+    static final String BURST_PF = "0000:1f:00.0";
+
+    private static List<String> listing(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (var entries = Files.list(dir)) {
+            return entries.map(e -> e.getFileName().toString()).sorted().toList();
+        }
     }
 
     private static void requireHealthy(StandInKubelet kubelet, String id) {
@@ -242,7 +405,11 @@ public final class DaemonProbe {
      * driver links move, vfio-dev/ goes; with the group's last VFIO device gone, /dev/vfio/GROUP and the
      * cdev go too ({@code groupNodeGoes}); otherwise only sysfs changes.
      */
-    static void moveToHostDriver(Path host, String address, boolean groupNodeGoes) throws IOException {
+    /** A driver move as {@link #moveToHostDriver} made it. */
+    record Moved(String address, String group, List<String> cdevs, boolean groupNodeGone) {
+    }
+
+    static Moved moveToHostDriver(Path host, String address, boolean groupNodeGoes) throws IOException {
         Path dir = host.resolve("sys/devices/pci0000:00").resolve(address);
         String group = Files.readSymbolicLink(dir.resolve("iommu_group")).getFileName().toString();
         List<String> cdevs = new ArrayList<>();
@@ -264,6 +431,7 @@ public final class DaemonProbe {
                 Files.deleteIfExists(host.resolve("dev/vfio/devices").resolve(cdev));
             }
         }
+        return new Moved(address, group, cdevs, groupNodeGoes);
     }
 
     private static void deleteTree(Path dir) throws IOException {

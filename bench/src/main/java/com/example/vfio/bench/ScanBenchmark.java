@@ -9,6 +9,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Set;
+import com.example.vfio.pci.PciAddress;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -28,7 +30,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * every device and group ({@code scan}, {@code scanAndAssess}: one scanner across scans, as the daemon
  * keeps one, so a device's fixed facts are reused and an unchanged host gives back the same snapshot);
  * the same when one device's driver link changed since the last scan ({@code rescanAfterDriverMoveAndAssess}:
- * a new snapshot); and what a first scan costs ({@code firstScanAndAssess}). Steady state: the page cache
+ * a new snapshot), and that change read as a uevent naming the device has it read
+ * ({@code ueventRescanAfterDriverMoveAndAssess}: the device and its IOMMU group only); and what a first scan costs ({@code firstScanAndAssess}). Steady state: the page cache
  * is warm, as it is for sysfs on a live node.
  *
  * <p>Hosts are written once per size under {@code -Dbench.hosts=DIR} (default: a temp dir), as
@@ -86,6 +89,15 @@ public class ScanBenchmark {
         moveDriver();
         return analyzer.assess(scanner.scan());
     }
+
+    /** The same move, read the way a uevent naming the device has the daemon read it: that device and its group. */
+    @Benchmark
+    public HostAssessment ueventRescanAfterDriverMoveAndAssess() {
+        moveDriver();
+        return analyzer.assess(scanner.rescan(MOVED));
+    }
+
+    private static final Set<PciAddress> MOVED = Set.of(PciAddress.parse("0000:02:00.1"));
 
     private void moveDriver() {
         try {

@@ -73,13 +73,31 @@ class NodeDaemonSetTest {
     }
 
     @Test
+    void theAgentHearsUeventsFromThePodsOwnNetworkNamespaceAndUnpacksItsNativeLibraryIntoTmp() {
+        DaemonSet daemonSet = daemonSet(ChartUnderTest.render());
+        PodSpec pod = pod(daemonSet);
+        // the kernel sends device uevents into every network namespace of the initial user namespace
+        assertThat(pod.getHostNetwork()).as("hostNetwork").isNotEqualTo(Boolean.TRUE);
+        assertThat(pod.getHostUsers()).as("hostUsers: false would hide the uevents").isNotEqualTo(Boolean.FALSE);
+        List<String> args = agent(daemonSet).getArgs();
+        assertThat(args.subList(0, args.indexOf("-jar"))).contains("-Djna.tmpdir=/tmp");
+        assertThat(hostPathsByMount(daemonSet)).containsEntry("/tmp", "<emptyDir>");
+        assertThat(readOnlyByMount(daemonSet)).containsEntry("/tmp", false);
+        for (String values : List.of("binding-off.yaml", "everything-on.yaml")) {
+            assertThat(pod(daemonSet(ChartUnderTest.render().values(values))).getHostNetwork()).as(values)
+                    .isNotEqualTo(Boolean.TRUE);
+        }
+    }
+
+    @Test
     void jvmOptionsFromValuesComeBeforeTheJar() {
         Container defaults = agent(daemonSet(ChartUnderTest.render()));
         assertThat(defaults.getArgs().subList(0, defaults.getArgs().indexOf("-jar"))).containsExactly(
                 "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Xms24m", "-Xmx128m",
                 "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30", "-XX:MaxMetaspaceSize=96m",
                 "-XX:ReservedCodeCacheSize=32m", "-XX:MaxDirectMemorySize=32m", "-Xshare:auto",
-                "-XX:SharedArchiveFile=/opt/vfio/vfio-node.jsa", "-Xlog:cds=off", "-Xlog:cds+dynamic=off");
+                "-XX:SharedArchiveFile=/opt/vfio/vfio-node.jsa", "-Xlog:cds=off", "-Xlog:cds+dynamic=off",
+                "-Djna.tmpdir=/tmp");
 
         Container custom = agent(daemonSet(ChartUnderTest.render().values("everything-on.yaml")));
         assertThat(custom.getArgs().subList(0, custom.getArgs().indexOf("-jar")))

@@ -25,10 +25,15 @@ public final class ClusterNode implements AutoCloseable {
      * @param minStatusBackoff the first wait after a failed status write; it doubles up to {@code maxStatusBackoff}
      * @param failedBindRetry  how long after a bind step the kernel failed it is tried again
      */
-    public record Settings(Duration rescanInterval, Duration minStatusBackoff, Duration maxStatusBackoff,
+    public record Settings(ChangeDetection changes, Duration minStatusBackoff, Duration maxStatusBackoff,
             Duration failedBindRetry) {
+        /** Polling the host every {@code rescanInterval}, without uevents. */
         public static Settings defaults(Duration rescanInterval) {
-            return new Settings(rescanInterval, Duration.ofMillis(500), Duration.ofSeconds(30), Duration.ofMinutes(1));
+            return defaults(ChangeDetection.polling(rescanInterval, "not asked to"));
+        }
+
+        public static Settings defaults(ChangeDetection changes) {
+            return new Settings(changes, Duration.ofMillis(500), Duration.ofSeconds(30), Duration.ofMinutes(1));
         }
     }
 
@@ -49,7 +54,7 @@ public final class ClusterNode implements AutoCloseable {
     public static ClusterNode start(KubernetesClient client, String nodeName, HostRoot root, BindingEngine engine,
             NodePlugin plugin, PluginMetrics metrics, Settings settings, Clock clock) throws IOException {
         ClusterDesiredStateSource source = new ClusterDesiredStateSource(client, nodeName);
-        NodeDaemon daemon = new NodeDaemon(root, source, plugin, metrics, settings.rescanInterval());
+        NodeDaemon daemon = new NodeDaemon(root, source, plugin, metrics, settings.changes());
         NodeStatusPublisher publisher = new NodeStatusPublisher(client, nodeName, settings.minStatusBackoff(),
                 settings.maxStatusBackoff());
         NodeAgent agent = new NodeAgent(root, engine, daemon::rescanNow, plugin.allocations()::holds, publisher,

@@ -1,6 +1,7 @@
 package com.example.vfio.cli;
 
 import com.example.vfio.pci.HostReadException;
+import com.example.vfio.uevent.KernelUevents;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -17,6 +18,20 @@ public final class Main {
 
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));
+    }
+
+    /**
+     * The CLI with serve's uevents from {@code uevents} instead of the kernel's socket: the benchmark feeds
+     * its synthetic host's events this way (production never does).
+     */
+    public static int execute(KernelUevents.Opener uevents, String... args) {
+        return commandLine(new CommandLine.IFactory() {
+            @Override
+            public <K> K create(Class<K> type) throws Exception {
+                return type == ServeCommand.class ? type.cast(new ServeCommand(uevents))
+                        : CommandLine.defaultFactory().create(type);
+            }
+        }).execute(args);
     }
 
     static CommandLine commandLine() {

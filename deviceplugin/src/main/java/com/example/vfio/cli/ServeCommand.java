@@ -1,5 +1,6 @@
 package com.example.vfio.cli;
 
+import com.example.vfio.agent.ChangeDetection;
 import com.example.vfio.agent.ClusterNode;
 import com.example.vfio.agent.DesiredStateSource;
 import com.example.vfio.binding.BindingEngine;
@@ -16,6 +17,7 @@ import com.example.vfio.pci.HostRoot;
 import com.example.vfio.plugin.NodePlugin;
 import com.example.vfio.plugin.PluginMetrics;
 import com.example.vfio.plugin.StatusHttpServer;
+import com.example.vfio.uevent.KernelUevents;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -77,9 +79,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "Port of /healthz and /metrics; 0 turns them off (default: ${DEFAULT-VALUE}).")
     int metricsPort;
 
-    @Option(names = "--rescan-interval", defaultValue = "5s", paramLabel = "DURATION",
-            converter = DurationConverter.class,
-            description = "How often the host is rescanned, besides /dev/vfio changes (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--rescan-interval", paramLabel = "DURATION", converter = DurationConverter.class,
+            description = "How often the whole host is rescanned (default: 60s while the daemon hears the kernel's"
+                    + " uevents, which name each changed device at once; 5s when it cannot hear them: --root not the"
+                    + " running host's, no netlink socket, a user namespace of its own; then /dev/vfio changes"
+                    + " trigger a rescan too). The log and vfio_uevents_listening say which.")
     Duration rescanInterval;
 
     @Option(names = "--journal-dir", paramLabel = "DIR",
@@ -103,6 +107,17 @@ final class ServeCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
+
+    private final KernelUevents.Opener uevents;
+
+    ServeCommand() {
+        this(KernelUevents::open);
+    }
+
+    /** @param uevents where the daemon's uevents come from: the kernel's socket, or the benchmark's queue */
+    ServeCommand(KernelUevents.Opener uevents) {
+        this.uevents = uevents;
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -158,7 +173,7 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     Running start() throws IOException {
-        if (rescanInterval.isNegative() || rescanInterval.isZero()) {
+        if (rescanInterval != null && (rescanInterval.isNegative() || rescanInterval.isZero())) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--rescan-interval must be positive");
         }
         String node = nodeName != null ? nodeName : defaultNodeName();
@@ -184,8 +199,13 @@ final class ServeCommand implements Callable<Integer> {
         }
         PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
-        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
+        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, changeDetection(host));
         return run(node, plugin, daemon, metrics, List.of(), true);
+    }
+
+    /** Opened before the first scan, so that no change between that scan and the listener is missed. */
+    private ChangeDetection changeDetection(HostRoot host) {
+        return ChangeDetection.of(uevents.open(host), rescanInterval);
     }
 
     private NodePlugin.Config pluginConfig() {
@@ -229,7 +249,7 @@ final class ServeCommand implements Callable<Integer> {
         ClusterNode cluster;
         try {
             cluster = ClusterNode.start(client, node, host, engine, plugin, metrics,
-                    ClusterNode.Settings.defaults(rescanInterval), clock);
+                    ClusterNode.Settings.defaults(changeDetection(host)), clock);
         } catch (IOException | RuntimeException e) {
             plugin.close();
             client.close();

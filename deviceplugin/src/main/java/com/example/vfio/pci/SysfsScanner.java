@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -62,6 +63,8 @@ public final class SysfsScanner {
     private final Map<Path, ParsedAliases> parsedAliases = new HashMap<>();
     private GroupsReading lastGroups;
     private HostSnapshot lastSnapshot;
+    /** What the last scans skipped, by device name, in name order. */
+    private TreeMap<String, String> deviceNotes = new TreeMap<>();
 
     public SysfsScanner(HostRoot root) {
         this.root = root;
@@ -72,6 +75,103 @@ public final class SysfsScanner {
      * judge the other's half-written readings.
      */
     public synchronized HostSnapshot scan() {
+        Path rootDir = checkedRoot();
+        Path devicesDir = root.pciDevices();
+        HostWide host = hostWide();
+        TreeMap<String, String> notesByDevice = new TreeMap<>(); // by name: in address order, however listed
+        ScanOfDevices scan = new ScanOfDevices(rootDir, System.nanoTime());
+        List<String> names = names(devicesDir);
+        List<PciDevice> devices = new ArrayList<>(names.size());
+        int unchanged = 0;
+        try {
+            for (String name : names) {
+                KnownDevice last = known.get(name);
+                if (last == null && !PciAddress.isValid(name)) {
+                    notesByDevice.put(name, devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
+                    continue;
+                }
+                PciAddress address = last == null ? PciAddress.parse(name) : last.address();
+                PciDevice device = readDevice(scan, name, address, last, false, notesByDevice);
+                if (device != null) {
+                    devices.add(device);
+                    unchanged += last != null && device == last.device() ? 1 : 0;
+                }
+            }
+            // each device read is in known, so more entries there than devices means some were unplugged
+            if (known.size() != devices.size() && known.keySet().retainAll(new HashSet<>(names))) {
+                scan.devicesChanged = true;
+            }
+            deviceNotes = notesByDevice;
+            GroupsReading groups = iommuGroups(scan.devicesChanged, scan.now);
+            HostSnapshot last = lastSnapshot;
+            // every device the same object as in the last snapshot (each came back from its known reading)
+            boolean sameDevices = last != null && unchanged == devices.size() && devices.size() == last.devices().size();
+            TreeMap<PciAddress, PciDevice> byAddress = new TreeMap<>();
+            devices.forEach(d -> byAddress.put(d.address(), d));
+            return snapshot(rootDir, host, sameDevices, byAddress, groups);
+        } catch (RuntimeException e) {
+            lastSnapshot = null; // the known readings may be ahead of it now: the next scan builds a new one
+            throw e;
+        }
+    }
+
+    /**
+     * A rescan that reads again only the named devices, the members of their IOMMU groups and the host-wide
+     * facts (kernel release, module aliases, /dev/vfio, the loaded VFIO modules), and takes every other device
+     * from the last snapshot as it was: for a change the kernel announced (a uevent names the device it is
+     * about). A named device that is gone from {@code bus/pci/devices} is gone from the snapshot; one that is
+     * new is read whole, with its group. Without a last snapshot this is {@link #scan()}.
+     */
+    public synchronized HostSnapshot rescan(Collection<PciAddress> named) {
+        HostSnapshot last = lastSnapshot;
+        if (last == null || lastGroups == null) {
+            return scan();
+        }
+        Path rootDir = checkedRoot();
+        HostWide host = hostWide();
+        ScanOfDevices scan = new ScanOfDevices(rootDir, System.nanoTime());
+        Set<PciAddress> forced = new HashSet<>(named);
+        Set<PciAddress> toRead = new TreeSet<>(forced);
+        Set<String> touchedGroups = new HashSet<>();
+        for (PciAddress address : forced) {
+            PciDevice before = last.devices().get(address);
+            if (before != null && before.iommuGroup() != null) {
+                touchedGroups.add(before.iommuGroup());
+                last.group(before.iommuGroup()).ifPresent(g -> toRead.addAll(g.members()));
+            }
+        }
+        TreeMap<String, String> notesByDevice = new TreeMap<>(deviceNotes);
+        TreeMap<PciAddress, PciDevice> byAddress = new TreeMap<>(last.devices());
+        boolean sameDevices = true;
+        try {
+            for (PciAddress address : toRead) {
+                String name = address.toString();
+                KnownDevice known = this.known.get(name);
+                PciDevice before = byAddress.get(address);
+                notesByDevice.remove(name);
+                PciDevice device = Files.exists(root.pciDevice(address), LinkOption.NOFOLLOW_LINKS)
+                        ? readDevice(scan, name, address, known, forced.contains(address), notesByDevice) : null;
+                if (device == null) {
+                    this.known.remove(name);
+                    byAddress.remove(address);
+                } else {
+                    byAddress.put(address, device);
+                    if (device.iommuGroup() != null) {
+                        touchedGroups.add(device.iommuGroup());
+                    }
+                }
+                sameDevices &= device == before;
+            }
+            deviceNotes = notesByDevice;
+            GroupsReading groups = iommuGroupsOf(touchedGroups);
+            return snapshot(rootDir, host, sameDevices, byAddress, groups);
+        } catch (RuntimeException e) {
+            lastSnapshot = null;
+            throw e;
+        }
+    }
+
+    private Path checkedRoot() {
         Path rootDir = root.root();
         if (!Files.isDirectory(rootDir)) {
             throw new HostReadException("host root " + rootDir + " does not exist or is not a directory (check --root)");
@@ -81,68 +181,62 @@ public final class SysfsScanner {
             throw new HostReadException(devicesDir + " does not exist: " + rootDir
                     + " does not look like a host root with sysfs mounted (check --root)");
         }
+        return rootDir;
+    }
+
+    /** What a scan reads of the host as a whole, before its devices. */
+    private record HostWide(String release, ModuleAliases aliases, DeviceNodes deviceNodes, List<String> notes) {
+    }
+
+    private HostWide hostWide() {
         List<String> notes = new ArrayList<>();
         String release = kernelRelease(notes);
         ModuleAliases aliases = moduleAliases(release, notes);
-        DeviceNodes deviceNodes = deviceNodes();
+        return new HostWide(release, aliases, deviceNodes(), notes);
+    }
 
-        TreeMap<String, String> deviceNotes = new TreeMap<>(); // by name: in address order, however listed
-        ScanOfDevices scan = new ScanOfDevices(rootDir, System.nanoTime());
-        List<String> names = names(devicesDir);
-        List<PciDevice> devices = new ArrayList<>(names.size());
-        int unchanged = 0;
+    /**
+     * One device into {@code known}, or null (with a note under its name) when it is skipped: its link leads
+     * outside the root, it vanished while being read, or it cannot be read. {@code force}: every file read
+     * again, not only what changes at run time.
+     */
+    private PciDevice readDevice(ScanOfDevices scan, String name, PciAddress address, KnownDevice last,
+            boolean force, Map<String, String> notesByDevice) {
+        Path dir = root.pciDevices().resolve(name);
         try {
-            for (String name : names) {
-                KnownDevice last = known.get(name);
-                if (last == null && !PciAddress.isValid(name)) {
-                    deviceNotes.put(name, devicesDir + "/" + Names.quote(name) + " is not a PCI address: skipped");
-                    continue;
-                }
-                PciAddress address = last == null ? PciAddress.parse(name) : last.address();
-                Path dir = devicesDir.resolve(name);
-                try {
-                    PciDevice device = scan.read(name, address, dir, last);
-                    if (device == null) {
-                        deviceNotes.put(name, address + ": its sysfs link points outside " + rootDir + ": skipped");
-                    } else {
-                        devices.add(device);
-                        unchanged += last != null && device == last.device() ? 1 : 0;
-                    }
-                } catch (DeviceVanished | NoSuchFileException e) {
-                    deviceNotes.put(name, address + " disappeared during the scan (hot unplug?): skipped");
-                    scan.forget(name);
-                } catch (IOException e) {
-                    deviceNotes.put(name, address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
-                    scan.forget(name);
-                }
+            PciDevice device = scan.read(name, address, dir, last, force);
+            if (device == null) {
+                notesByDevice.put(name, address + ": its sysfs link points outside " + scan.rootDir + ": skipped");
             }
-            // each device read is in known, so more entries there than devices means some were unplugged
-            if (known.size() != devices.size() && known.keySet().retainAll(new HashSet<>(names))) {
-                scan.devicesChanged = true;
-            }
-            GroupsReading groups = iommuGroups(scan.devicesChanged, scan.now);
-            notes.addAll(groups.notes());
-            notes.addAll(deviceNotes.values());
-            Map<String, String> moduleDrivers = moduleDrivers(aliases, notes);
-            boolean iommuEnabled = groups.groups().keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
-            notes.addAll(aliases.problems());
-            HostSnapshot last = lastSnapshot;
-            // every device the same object as in the last snapshot (each came back from its known reading)
-            boolean sameDevices = last != null && unchanged == devices.size() && devices.size() == last.devices().size();
-            if (sameDevices && groups.groups() == last.groups() && aliases.equals(last.aliases())
-                    && Objects.equals(release, last.kernelRelease()) && deviceNodes.equals(last.deviceNodes())
-                    && moduleDrivers.equals(last.moduleDrivers()) && notes.equals(last.notes())) {
-                return last;
-            }
-            TreeMap<PciAddress, PciDevice> byAddress = new TreeMap<>();
-            devices.forEach(d -> byAddress.put(d.address(), d));
-            lastSnapshot = new HostSnapshot(rootDir.toString(), release, iommuEnabled, byAddress, groups.groups(),
-                    deviceNodes, aliases, moduleDrivers, notes);
-            return lastSnapshot;
-        } catch (RuntimeException e) {
-            lastSnapshot = null; // the known readings may be ahead of it now: the next scan builds a new one
-            throw e;
+            return device;
+        } catch (DeviceVanished | NoSuchFileException e) {
+            notesByDevice.put(name, address + " disappeared during the scan (hot unplug?): skipped");
+        } catch (IOException e) {
+            notesByDevice.put(name, address + ": cannot read " + dir + ": " + e.getMessage() + ": skipped");
         }
+        scan.forget(name);
+        return null;
+    }
+
+    /** The snapshot of what was read: the last one itself when nothing in it changed. */
+    private HostSnapshot snapshot(Path rootDir, HostWide host, boolean sameDevices,
+            TreeMap<PciAddress, PciDevice> byAddress, GroupsReading groups) {
+        List<String> notes = new ArrayList<>(host.notes());
+        notes.addAll(groups.notes());
+        notes.addAll(deviceNotes.values());
+        Map<String, String> moduleDrivers = moduleDrivers(host.aliases(), notes);
+        DeviceNodes deviceNodes = host.deviceNodes();
+        boolean iommuEnabled = groups.groups().keySet().stream().anyMatch(id -> !deviceNodes.noIommuGroups().contains(id));
+        notes.addAll(host.aliases().problems());
+        HostSnapshot last = lastSnapshot;
+        if (sameDevices && last != null && groups.groups() == last.groups() && host.aliases().equals(last.aliases())
+                && Objects.equals(host.release(), last.kernelRelease()) && deviceNodes.equals(last.deviceNodes())
+                && moduleDrivers.equals(last.moduleDrivers()) && notes.equals(last.notes())) {
+            return last;
+        }
+        lastSnapshot = new HostSnapshot(rootDir.toString(), host.release(), iommuEnabled, byAddress, groups.groups(),
+                deviceNodes, host.aliases(), moduleDrivers, notes);
+        return lastSnapshot;
     }
 
     // ---- one device ------------------------------------------------------------------------
@@ -167,15 +261,16 @@ public final class SysfsScanner {
 
         /**
          * The device, or null when its sysfs link leads outside the root. A device that reads as it did
-         * last time is handed back as the same object.
+         * last time is handed back as the same object. {@code force}: read every file, as for a new device.
          */
-        PciDevice read(String name, PciAddress address, Path dir, KnownDevice before) throws IOException, DeviceVanished {
+        PciDevice read(String name, PciAddress address, Path dir, KnownDevice before, boolean force)
+                throws IOException, DeviceVanished {
             DirectoryIdentity identity = DirectoryIdentity.of(dir);
             KnownDevice last = before;
             if (last == null || !last.identity().equals(identity)) {
                 devicesChanged = true;
                 last = null;
-            } else if (now - last.refreshAt() > 0 || groupMayFollow(last)) {
+            } else if (force || now - last.refreshAt() > 0 || groupMayFollow(last)) {
                 last = null;
             }
             Path realDir = last == null ? dir.toRealPath() : last.realDir();
@@ -600,8 +695,19 @@ public final class SysfsScanner {
         }
     }
 
-    /** The IOMMU groups as one scan read them, and the notes that reading made. */
-    private record GroupsReading(List<String> ids, Map<String, IommuGroup> groups, List<String> notes, long refreshAt) {
+    /**
+     * The IOMMU groups as one scan read them, and the notes that reading made, by group directory name.
+     */
+    private record GroupsReading(List<String> ids, Map<String, IommuGroup> groups, Map<String, List<String>> notesById,
+            long refreshAt) {
+        List<String> notes() {
+            if (notesById.isEmpty()) {
+                return List.of();
+            }
+            List<String> notes = new ArrayList<>();
+            ids.forEach(id -> notes.addAll(notesById.getOrDefault(id, List.of())));
+            return notes;
+        }
     }
 
     /**
@@ -618,25 +724,64 @@ public final class SysfsScanner {
             return last;
         }
         Map<String, IommuGroup> groups = new HashMap<>();
-        List<String> notes = new ArrayList<>();
+        Map<String, List<String>> notes = new HashMap<>();
         for (String id : ids) {
-            if (!Names.isGroupId(id)) {
-                notes.add(dir + "/" + Names.quote(id) + " is not an IOMMU group number: skipped");
+            readGroup(dir, id, groups, notes);
+        }
+        lastGroups = new GroupsReading(ids, Map.copyOf(groups), Map.copyOf(notes), now + REFRESH_AFTER_NANOS);
+        return lastGroups;
+    }
+
+    /**
+     * The groups after a change to some devices: the members of {@code touched} (the groups those devices
+     * were and are in) and of groups that are new are listed again; the other groups are the last reading's.
+     */
+    private GroupsReading iommuGroupsOf(Set<String> touched) {
+        Path dir = root.iommuGroups();
+        List<String> ids = Files.isDirectory(dir) ? sortedNames(dir) : List.of();
+        GroupsReading last = lastGroups;
+        Map<String, IommuGroup> groups = new HashMap<>();
+        Map<String, List<String>> notes = new HashMap<>();
+        boolean same = ids.equals(last.ids());
+        for (String id : ids) {
+            IommuGroup before = last.groups().get(id);
+            if (before != null && !touched.contains(id)) {
+                groups.put(id, before);
                 continue;
             }
-            List<PciAddress> members = new ArrayList<>();
-            for (String member : sortedNames(dir.resolve(id).resolve("devices"))) {
-                if (PciAddress.isValid(member)) {
-                    members.add(PciAddress.parse(member));
-                } else {
-                    notes.add("IOMMU group " + id + " lists " + Names.quote(member) + ", not a PCI address: skipped");
-                }
+            if (before == null && last.notesById().containsKey(id) && !touched.contains(id)) {
+                notes.put(id, last.notesById().get(id)); // a directory that is not a group, as before
+                continue;
             }
-            members.sort(null);
-            groups.put(id, new IommuGroup(id, members));
+            readGroup(dir, id, groups, notes);
+            same &= Objects.equals(groups.get(id), before) && Objects.equals(notes.get(id), last.notesById().get(id));
         }
-        lastGroups = new GroupsReading(ids, Map.copyOf(groups), List.copyOf(notes), now + REFRESH_AFTER_NANOS);
+        if (same) {
+            return last;
+        }
+        lastGroups = new GroupsReading(ids, Map.copyOf(groups), Map.copyOf(notes), last.refreshAt());
         return lastGroups;
+    }
+
+    private static void readGroup(Path dir, String id, Map<String, IommuGroup> groups, Map<String, List<String>> notes) {
+        if (!Names.isGroupId(id)) {
+            notes.put(id, List.of(dir + "/" + Names.quote(id) + " is not an IOMMU group number: skipped"));
+            return;
+        }
+        List<PciAddress> members = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        for (String member : sortedNames(dir.resolve(id).resolve("devices"))) {
+            if (PciAddress.isValid(member)) {
+                members.add(PciAddress.parse(member));
+            } else {
+                problems.add("IOMMU group " + id + " lists " + Names.quote(member) + ", not a PCI address: skipped");
+            }
+        }
+        members.sort(null);
+        groups.put(id, new IommuGroup(id, members));
+        if (!problems.isEmpty()) {
+            notes.put(id, List.copyOf(problems));
+        }
     }
 
     private DeviceNodes deviceNodes() {

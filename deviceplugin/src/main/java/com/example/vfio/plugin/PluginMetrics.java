@@ -48,6 +48,8 @@ public final class PluginMetrics {
     private final Gauge podResourcesUp = gauge("vfio_podresources_up",
             "1 when the last PodResources List succeeded; 0 means group holds are kept until it answers.");
     private final Counter errors = counter("vfio_errors_total", "Errors by kind.", "kind");
+    private final Gauge ueventsListening = gauge("vfio_uevents_listening",
+            "1 while kernel uevents are heard (a changed device is rescanned at once); 0: the host is polled.");
     private final AtomicLong lastRescanMillis = new AtomicLong(-1);
 
     public PluginMetrics() {
@@ -129,6 +131,21 @@ public final class PluginMetrics {
 
     public void podResourcesUp(boolean up) {
         podResourcesUp.set(up ? 1 : 0);
+    }
+
+    /** Whether the daemon hears the kernel's uevents (else it rescans the whole host often). */
+    public void ueventsListening(boolean listening) {
+        ueventsListening.set(listening ? 1 : 0);
+    }
+
+    /** The value {@code vfio_uevents_listening} shows. */
+    public boolean ueventsListening() {
+        return ueventsListening.get() == 1;
+    }
+
+    /** How many rescans were counted ({@code vfio_rescans_total}). */
+    public long rescans() {
+        return (long) rescans.get();
     }
 
     /** How many errors of this kind were counted. */

@@ -94,7 +94,7 @@ class ClusterModeTest {
                 BindingJournal.open(tmp.resolve("state/journal.json"), Clock.systemUTC()), DeviceHolders.none(),
                 Clock.systemUTC());
         node = ClusterNode.start(agentClient, NODE, host.root(), binding ? engine : null, plugin, metrics,
-                new ClusterNode.Settings(Duration.ofMillis(300), Duration.ofMillis(100), Duration.ofMillis(400),
+                new ClusterNode.Settings(ChangeDetection.polling(Duration.ofMillis(300), "a fixture host"), Duration.ofMillis(100), Duration.ofMillis(400),
                         Duration.ofSeconds(1)),
                 Clock.systemUTC());
     }

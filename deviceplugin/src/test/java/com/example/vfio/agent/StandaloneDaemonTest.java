@@ -9,6 +9,8 @@ import com.example.vfio.plugin.NodePlugin;
 import com.example.vfio.plugin.PluginMetrics;
 import com.example.vfio.plugin.kubelet.StandInKubelet;
 import com.example.vfio.plugin.kubelet.StandInPodResources;
+import com.example.vfio.uevent.KernelWords;
+import com.example.vfio.uevent.QueueUeventSource;
 import com.example.vfio.planning.PolicyDocuments;
 import com.example.vfio.proto.deviceplugin.v1beta1.ContainerAllocateResponse;
 import com.example.vfio.proto.deviceplugin.v1beta1.DeviceSpec;
@@ -69,6 +71,10 @@ class StandaloneDaemonTest {
     }
 
     void start(String unit, Map<String, String> labels, Duration rescan) throws Exception {
+        start(unit, labels, ChangeDetection.polling(rescan, "a fixture host"));
+    }
+
+    void start(String unit, Map<String, String> labels, ChangeDetection changes) throws Exception {
         podResources = new StandInPodResources(tmp.resolve("pod-resources/kubelet.sock")).start();
         kubelet = new StandInKubelet(tmp.resolve("device-plugins"), podResources).start();
         plugin = new NodePlugin(NodePlugin.Config.defaults(kubelet.dir(), podResources.socket())
@@ -76,7 +82,7 @@ class StandaloneDaemonTest {
                 metrics, Clock.systemUTC());
         PoliciesFileSource source = new PoliciesFileSource("test", PolicyDocuments.parse(POLICY.formatted(unit)),
                 "node-a", labels);
-        daemon = new NodeDaemon(host.root(), source, plugin, metrics, rescan).start();
+        daemon = new NodeDaemon(host.root(), source, plugin, metrics, changes).start();
     }
 
     @AfterEach
@@ -225,5 +231,81 @@ class StandaloneDaemonTest {
         Files.move(moved, sys);
         daemon.rescanNow();
         eventually().until(() -> kubelet.withHealth(GPU, "Healthy").size() == 2);
+    }
+
+    // ---- kernel uevents (fed through a queue: the fixture host is a directory, not the kernel) ----
+
+    final QueueUeventSource uevents = new QueueUeventSource();
+
+    ChangeDetection listening(Duration full, Duration polling) {
+        return new ChangeDetection(uevents, null, full, polling);
+    }
+
+    @Test
+    void a_bind_uevent_makes_its_groups_devices_unhealthy_without_a_rescan_of_the_host() throws Exception {
+        start("Device", Map.of("gpu", "true"), listening(Duration.ofHours(1), Duration.ofHours(1)));
+        eventually().until(() -> kubelet.devices(GPU).size() == 2);
+        assertThat(metrics.ueventsListening()).as("vfio_uevents_listening").isTrue();
+
+        // only sysfs shows it (the group node stays: 41:00.0 keeps the group on vfio-pci); no /dev/vfio watch runs
+        host.device("0000:41:00.1").driver("snd_hda_intel", "snd_hda_intel").noVfioDev();
+        host.write();
+        uevents.send(KernelWords.pci("unbind", "0000:41:00.1", null, 0x10de, 0x22a3, 0x040300))
+                .send(KernelWords.vfioCdev("remove", "0000:41:00.1", "vfio1"))
+                .send(KernelWords.pci("bind", "0000:41:00.1", "snd_hda_intel", 0x10de, 0x22a3, 0x040300));
+
+        eventually().until(() -> kubelet.devices(GPU).equals(
+                Map.of("0000:41:00.0", "Unhealthy", "0000:42:00.0", "Healthy")));
+        assertThat(daemon.lastPublished().get(0).devices().get(0).reason()).contains("snd_hda_intel");
+    }
+
+    @Test
+    void events_of_other_devices_cause_no_update() throws Exception {
+        start("Device", Map.of("gpu", "true"), listening(Duration.ofHours(1), Duration.ofHours(1)));
+        eventually().until(() -> kubelet.devices(GPU).size() == 2);
+        int updates = kubelet.updates(GPU).size();
+        long rescans = rescans();
+
+        uevents.send(KernelWords.net("add", "0000:41:00.0", "eth9"))
+                .send(KernelWords.pci("bind", "0000:81:00.0", "mlx5_core", 0x15b3, 0x1021, 0x020000));
+
+        eventually().until(() -> rescans() == rescans + 1); // the bind is read (81:00.0 is not on this host)
+        assertThat(kubelet.updates(GPU)).hasSize(updates);
+    }
+
+    long rescans() {
+        return metrics.rescans();
+    }
+
+    @Test
+    void lost_uevents_make_the_whole_host_read_again() throws Exception {
+        start("Device", Map.of("gpu", "true"), listening(Duration.ofHours(1), Duration.ofHours(1)));
+        eventually().until(() -> kubelet.devices(GPU).size() == 2);
+
+        host.device("0000:42:00.0").driver("nouveau", "nouveau").noVfioDev();
+        host.write();
+        uevents.lose();
+
+        eventually().until(() -> "Unhealthy".equals(kubelet.devices(GPU).get("0000:42:00.0")));
+    }
+
+    @Test
+    void a_uevent_socket_that_fails_leaves_the_daemon_polling_and_saying_so() throws Exception {
+        start("Device", Map.of("gpu", "true"), listening(Duration.ofHours(1), Duration.ofMillis(100)));
+        eventually().until(() -> kubelet.devices(GPU).size() == 2);
+
+        uevents.fail("receiving uevents failed: errno 9");
+        eventually().until(() -> !metrics.ueventsListening());
+        host.device("0000:42:00.0").driver("nouveau", "nouveau").noVfioDev();
+        host.write();
+
+        eventually().until(() -> "Unhealthy".equals(kubelet.devices(GPU).get("0000:42:00.0")));
+        assertThat(uevents.closed()).isTrue();
+    }
+
+    @Test
+    void a_daemon_that_cannot_listen_says_so_in_its_metric() throws Exception {
+        start("Device", Map.of("gpu", "true"), Duration.ofHours(1));
+        assertThat(metrics.ueventsListening()).as("vfio_uevents_listening").isFalse();
     }
 }

@@ -91,6 +91,8 @@ class ServeCommandTest {
                 assertThat(scrape.family("vfio_registrations" + total)
                         .value("vfio_registrations_total", "resource", GPU)).isEqualTo(1);
                 assertThat(scrape.family("vfio_held_iommu_groups").value("vfio_held_iommu_groups")).isEqualTo(1);
+                assertThat(scrape.family("vfio_uevents_listening").value("vfio_uevents_listening"))
+                        .as("the sample host is a directory: the kernel announces no change of it").isEqualTo(0);
                 double rescans = scrape.family("vfio_rescans" + total).value("vfio_rescans_total");
                 assertThat(rescans).isPositive();
                 Scrape.Family rescan = scrape.family("vfio_rescan_duration_seconds");
@@ -119,6 +121,17 @@ class ServeCommandTest {
         CommandLine cli = Main.commandLine();
         cli.setErr(new PrintWriter(err));
         return cli.execute(args);
+    }
+
+    @Test
+    void help_gives_both_defaults_of_the_rescan_interval() {
+        StringWriter out = new StringWriter();
+        CommandLine cli = Main.commandLine();
+        cli.setOut(new PrintWriter(out));
+        assertThat(cli.execute("serve", "--help")).isZero();
+        assertThat(out.toString().replaceAll("\\s+", " ")).contains("--rescan-interval=DURATION")
+                .contains("default: 60s while the daemon hears the kernel's uevents")
+                .contains("5s when it cannot hear them");
     }
 
     @Test
