@@ -92,7 +92,8 @@ class RbacTest {
         assertThat(grants(role.getRules())).containsExactlyInAnyOrder(
                 "coordination.k8s.io/leases:get",
                 "coordination.k8s.io/leases:create",
-                "coordination.k8s.io/leases:update");
+                "coordination.k8s.io/leases:update",
+                "coordination.k8s.io/leases:patch");
         RoleBinding binding = chart.one(RoleBinding.class);
         assertThat(binding.getRoleRef().getKind()).isEqualTo("Role");
         assertThat(binding.getRoleRef().getName()).isEqualTo(role.getMetadata().getName());
