@@ -37,7 +37,7 @@ public final class VfioOperator implements AutoCloseable {
             }
         });
         NodeStateWriter writer = new NodeStateWriter(client, settings.serverSideApply());
-        EventRecorder events = new EventRecorder(client, settings.eventNamespace(), clock);
+        EventRecorder events = new EventRecorder(client, clock);
         operator.register(new NodeStateCreator(writer), c -> c.withName(NodeStateCreator.NAME)
                 .withOnUpdateFilter((fresh, old) -> false)
                 .withRetry(retry()));
