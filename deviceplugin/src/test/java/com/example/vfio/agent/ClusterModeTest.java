@@ -254,6 +254,24 @@ class ClusterModeTest {
     }
 
     @Test
+    void a_spec_that_lists_an_address_twice_is_not_acted_on_until_the_operator_writes_it_again() throws Exception {
+        createNodeState(List.of());
+        startAgent();
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+        Long before = status().orElseThrow().getObservedGeneration();
+
+        long twice = writeSpec(List.of(new DesiredDevice(GPU, "auto", "gpu", "gpus", null, null, null, null),
+                new DesiredDevice(GPU, "host", null, "old", null, null, null, null)));
+        Thread.sleep(1000); // several rescans
+        assertThat(status().orElseThrow().getObservedGeneration()).as("generation " + twice + " not acted on").isEqualTo(before);
+        assertThat(kernel.writes()).isEmpty();
+
+        long fixed = writeSpec(List.of(new DesiredDevice(GPU2, "auto", "gpu", "gpus", null, null, null, null)));
+        eventually().until(() -> status().map(s -> Long.valueOf(fixed).equals(s.getObservedGeneration())
+                && s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+    }
+
+    @Test
     void without_its_vfio_node_state_the_agent_waits_for_the_operator_and_never_creates_it() throws Exception {
         startAgent();
         int before = api.requestCount();
