@@ -4,7 +4,9 @@ import com.example.vfio.binding.BindingEngine;
 import com.example.vfio.pci.HostRoot;
 import com.example.vfio.plugin.NodePlugin;
 import com.example.vfio.plugin.PluginMetrics;
+import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -16,6 +18,9 @@ import java.util.List;
  * The kubelet side starts first and does not depend on the API server.
  */
 public final class ClusterNode implements AutoCloseable {
+    /** The field manager the API server records for the agent's writes (named after the client's user agent). */
+    public static final String FIELD_MANAGER = "vfio-node-agent";
+
     private final ClusterDesiredStateSource source;
     private final NodeDaemon daemon;
     private final NodeAgent agent;
@@ -64,6 +69,18 @@ public final class ClusterNode implements AutoCloseable {
             throw e;
         }
         return node;
+    }
+
+    /**
+     * A client for the API server fabric8 finds ($KUBECONFIG, ~/.kube/config or the pod's service account) with the
+     * agent's user agent, which the API server takes as the field manager of the status writes (managedFields show
+     * vfio-node-agent, not fabric8-kubernetes-client) and records in its audit log.
+     */
+    public static KubernetesClient connect() {
+        Config config = Config.autoConfigure(null);
+        String version = ClusterNode.class.getPackage().getImplementationVersion();
+        config.setUserAgent(FIELD_MANAGER + "/" + (version == null ? "dev" : version));
+        return new KubernetesClientBuilder().withConfig(config).build();
     }
 
     public NodeDaemon daemon() {
