@@ -25,6 +25,7 @@ public final class ClusterNode implements AutoCloseable {
     private final NodeDaemon daemon;
     private final NodeAgent agent;
     private final NodeStatusPublisher publisher;
+    private final NodeEvents events;
 
     /**
      * @param minStatusBackoff the first wait after a failed status write; it doubles up to {@code maxStatusBackoff}
@@ -38,11 +39,12 @@ public final class ClusterNode implements AutoCloseable {
     }
 
     private ClusterNode(ClusterDesiredStateSource source, NodeDaemon daemon, NodeAgent agent,
-            NodeStatusPublisher publisher) {
+            NodeStatusPublisher publisher, NodeEvents events) {
         this.source = source;
         this.daemon = daemon;
         this.agent = agent;
         this.publisher = publisher;
+        this.events = events;
     }
 
     /**
@@ -57,10 +59,11 @@ public final class ClusterNode implements AutoCloseable {
         NodeDaemon daemon = new NodeDaemon(root, source, plugin, metrics, settings.rescanInterval());
         NodeStatusPublisher publisher = new NodeStatusPublisher(client, nodeName, settings.minStatusBackoff(),
                 settings.maxStatusBackoff());
+        NodeEvents events = new NodeEvents(client, nodeName, clock);
         NodeAgent agent = new NodeAgent(root, engine, daemon::rescanNow, plugin.allocations()::holds, publisher,
-                clock, settings.failedBindRetry());
+                events, clock, settings.failedBindRetry());
         daemon.onRescan(agent::rescanned);
-        ClusterNode node = new ClusterNode(source, daemon, agent, publisher);
+        ClusterNode node = new ClusterNode(source, daemon, agent, publisher, events);
         try {
             daemon.start();
             source.start(agent::specChanged);
@@ -94,7 +97,7 @@ public final class ClusterNode implements AutoCloseable {
     /** Stops watching, binding and writing status, then the rescan loop; the plugin is the caller's. */
     @Override
     public void close() {
-        for (AutoCloseable part : List.<AutoCloseable>of(source, agent, publisher, daemon)) {
+        for (AutoCloseable part : List.<AutoCloseable>of(source, agent, publisher, events, daemon)) {
             try {
                 part.close();
             } catch (Exception e) {

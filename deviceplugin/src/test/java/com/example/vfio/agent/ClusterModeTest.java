@@ -149,6 +149,14 @@ class ClusterModeTest {
         assertThat(status.getPublishedCount()).isEqualTo(1);
         eventually().until(() -> kubelet.devices(GPU_RESOURCE).equals(Map.of(GPU, "Healthy")));
         assertThat(nodeState().getSpec().getDevices()).as("the agent never writes the spec").isEqualTo(spec);
+        eventually().until(() -> events().stream().filter(e -> "Bound".equals(e.getReason())).count() == 2);
+        assertThat(events()).filteredOn(e -> e.getMessage().startsWith(GPU + ": ")).singleElement().satisfies(e -> {
+            assertThat(e.getType()).isEqualTo("Normal");
+            assertThat(e.getMessage()).startsWith(GPU + ": bound to vfio-pci (was nouveau)");
+            assertThat(e.getInvolvedObject().getKind()).isEqualTo("VfioNodeState");
+            assertThat(e.getInvolvedObject().getName()).isEqualTo(NODE);
+            assertThat(e.getInvolvedObject().getUid()).isEqualTo(nodeState().getMetadata().getUid());
+        });
     }
 
     @Test
@@ -186,6 +194,11 @@ class ClusterModeTest {
         assertThat(status.device(GPU2).orElseThrow().getViable()).isTrue();
         assertThat(status.device(VGA).orElseThrow().getDriver()).isEqualTo("ast");
         eventually().until(() -> "Healthy".equals(kubelet.devices(GPU_RESOURCE).get(GPU2)));
+        eventually().until(() -> events().stream().anyMatch(e -> "BindRefused".equals(e.getReason())));
+        Thread.sleep(1000); // rescans, each planning the refused bind again
+        assertThat(events()).filteredOn(e -> e.getType().equals("Warning")).as("one event for the refusal, not one per pass")
+                .singleElement().satisfies(e -> assertThat(e.getMessage()).startsWith(VGA + ": ")
+                        .contains("boot"));
     }
 
     @Test
@@ -316,6 +329,12 @@ class ClusterModeTest {
         eventually().until(() -> status().map(s -> s.getDeviceCount() != null && s.getDeviceCount() == 5
                 && s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
         assertThat(status().orElseThrow().device(GPU2).orElseThrow().getHealth()).isEqualTo(Health.Healthy);
+    }
+
+    /** Events about the node state: in "default", where the API server wants those of cluster-scoped objects. */
+    private List<io.fabric8.kubernetes.api.model.Event> events() {
+        return api.admin().v1().events().inNamespace("default").list().getItems().stream()
+                .filter(e -> NODE.equals(e.getInvolvedObject().getName())).toList();
     }
 
     private void createNodeState(List<DesiredDevice> devices) {
