@@ -64,6 +64,8 @@ public final class NodeAgent implements AutoCloseable {
     private Object boundFingerprint;
     private boolean bindNeeded;
     private boolean fingerprintNextRescan;
+    /** The spec changed after the last rescan: what the kubelet side publishes under it is not known yet. */
+    private boolean rescanBehindSpec;
     private Instant failedBindAt;
     private boolean passQueued;
     private VfioNodeStateStatus lastBuilt;
@@ -112,6 +114,7 @@ public final class NodeAgent implements AutoCloseable {
             }
             spec = newSpec;
             bindNeeded = true;
+            rescanBehindSpec = true;
             queuePass();
         });
     }
@@ -121,6 +124,7 @@ public final class NodeAgent implements AutoCloseable {
         owner.execute(() -> {
             assessment = newAssessment;
             resources = List.copyOf(newResources);
+            rescanBehindSpec = false;
             if (fingerprintNextRescan) {
                 fingerprintNextRescan = false; // the rescan right after a bind pass: what binding left
                 boundFingerprint = fingerprint(newAssessment);
@@ -149,6 +153,12 @@ public final class NodeAgent implements AutoCloseable {
             if (engine != null && !spec.devices().isEmpty()) {
                 bind();
                 rescanner.rescanNow(); // comes back as rescanned(): the status of the new state follows
+                return;
+            }
+            if (rescanBehindSpec) {
+                // nothing to bind, but the status of this generation must say what is published under it
+                fingerprintNextRescan = true;
+                rescanner.rescanNow();
                 return;
             }
             boundFingerprint = fingerprint(assessment);

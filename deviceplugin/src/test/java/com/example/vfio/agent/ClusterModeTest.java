@@ -285,6 +285,26 @@ class ClusterModeTest {
     }
 
     @Test
+    void with_binding_off_the_first_status_of_a_new_spec_already_says_what_is_published_under_it() throws Exception {
+        createNodeState(List.of());
+        startAgent(false);
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+
+        long generation = writeSpec(List.of(new DesiredDevice(GPU2, "vfio-pci", "gpu", "gpus", null, null, null, null)));
+
+        // the status that first claims this generation: written after the kubelet side rescanned under it
+        VfioNodeStateStatus first = null;
+        while (first == null) {
+            VfioNodeStateStatus s = status().orElseThrow();
+            if (s.getObservedGeneration() != null && s.getObservedGeneration() >= generation) {
+                first = s;
+            }
+        }
+        assertThat(first.device(GPU2).orElseThrow().getResource()).isEqualTo("gpu");
+        assertThat(first.device(GPU2).orElseThrow().getHealth()).isEqualTo(Health.Unhealthy);
+    }
+
+    @Test
     void without_its_vfio_node_state_the_agent_waits_for_the_operator_and_never_creates_it() throws Exception {
         startAgent();
         int before = api.requestCount();
