@@ -1,5 +1,6 @@
 package com.example.vfio.bench;
 
+import com.example.vfio.pci.SyntheticHost;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,6 +12,20 @@ import java.nio.file.Path;
  */
 public final class Hosts {
     private Hosts() {
+    }
+
+    /**
+     * {@code Hosts BASE FUNCTIONS...}: writes {@code BASE/host-<n>} for each count (kept when already there) and
+     * prints each path; bench/run and the C baseline use it.
+     */
+    public static void main(String[] args) throws IOException {
+        if (args.length < 2) {
+            System.err.println("usage: Hosts BASE-DIR FUNCTIONS...");
+            System.exit(2);
+        }
+        for (int i = 1; i < args.length; i++) {
+            System.out.println(host(Path.of(args[0]), Integer.parseInt(args[i])));
+        }
     }
 
     public static Path host(int functions) throws IOException {

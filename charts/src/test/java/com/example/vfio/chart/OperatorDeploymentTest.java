@@ -33,8 +33,6 @@ class OperatorDeploymentTest {
         assertThat(operator.getArgs()).endsWith("-jar", "/opt/vfio/operator.jar");
         EnvVar namespace = env(operator, "LEADER_ELECTION_NAMESPACE");
         assertThat(namespace.getValueFrom().getFieldRef().getFieldPath()).isEqualTo("metadata.namespace");
-        assertThat(env(operator, "EVENT_NAMESPACE").getValueFrom().getFieldRef().getFieldPath())
-                .as("events go to the operator's own namespace").isEqualTo("metadata.namespace");
         assertThat(env(operator, "POD_NAME").getValueFrom().getFieldRef().getFieldPath())
                 .as("the leader-election identity").isEqualTo("metadata.name");
         assertThat(env(operator, "OPERATOR_SSA").getValue()).isEqualTo("true");

@@ -28,8 +28,6 @@ public class VfioBindingPolicy extends CustomResource<VfioBindingPolicySpec, Vfi
     /** Keeps a deleted policy until its devices are back on their host drivers. */
     public static final String FINALIZER = "vfio.example.com/release-devices";
 
-    @Override
-    protected VfioBindingPolicySpec initSpec() {
-        return new VfioBindingPolicySpec();
-    }
+    // No initSpec(): a new instance has no spec. JOSDK adds the finalizer by applying a new instance with only the
+    // metadata; an empty spec in it made the operator a co-owner of the admin's spec (managedFields f:spec).
 }

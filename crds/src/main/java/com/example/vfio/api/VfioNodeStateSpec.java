@@ -10,7 +10,8 @@ import java.util.Objects;
 /** Desired driver and resource per PCI address of one node; owned by the operator. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class VfioNodeStateSpec {
-    @JsonPropertyDescription("Desired state per PCI address, sorted by address. Devices not listed are left as they are.")
+    @JsonPropertyDescription("Desired state per PCI address, sorted by address, each address once. Devices not listed are"
+            + " left as they are. Written as a whole by the operator (an atomic list).")
     private List<DesiredDevice> devices = new ArrayList<>();
 
     public VfioNodeStateSpec() {
@@ -21,7 +22,8 @@ public class VfioNodeStateSpec {
     }
 
     public List<DesiredDevice> getDevices() { return devices; }
-    public void setDevices(List<DesiredDevice> devices) { this.devices = devices; }
+    /** null reads as an empty list. */
+    public void setDevices(List<DesiredDevice> devices) { this.devices = devices == null ? new ArrayList<>() : devices; }
 
     @Override
     public boolean equals(Object o) {

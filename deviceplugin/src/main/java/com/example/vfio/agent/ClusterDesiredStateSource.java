@@ -7,8 +7,10 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -70,6 +72,16 @@ public final class ClusterDesiredStateSource implements DesiredStateSource, Auto
     private void seen(VfioNodeState obj) {
         List<DesiredDevice> devices = obj.getSpec() == null || obj.getSpec().getDevices() == null ? List.of()
                 : new ArrayList<>(obj.getSpec().getDevices());
+        Set<String> addresses = new HashSet<>();
+        for (DesiredDevice d : devices) {
+            if (!addresses.add(d.getAddress())) {
+                // the list is atomic, not keyed by address: only a hand edit can repeat one, and the operator writes
+                // the spec again at once
+                LOG.warn("VfioNodeState {} generation {} lists {} more than once: not acting on it until the operator"
+                        + " writes the spec again", nodeName, obj.getMetadata().getGeneration(), d.getAddress());
+                return;
+            }
+        }
         changed(new NodeSpec(true, obj.getMetadata().getUid(), obj.getMetadata().getGeneration(), devices));
     }
 

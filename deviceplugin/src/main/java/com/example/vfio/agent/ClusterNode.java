@@ -4,7 +4,9 @@ import com.example.vfio.binding.BindingEngine;
 import com.example.vfio.pci.HostRoot;
 import com.example.vfio.plugin.NodePlugin;
 import com.example.vfio.plugin.PluginMetrics;
+import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -16,10 +18,14 @@ import java.util.List;
  * The kubelet side starts first and does not depend on the API server.
  */
 public final class ClusterNode implements AutoCloseable {
+    /** The field manager the API server records for the agent's writes (named after the client's user agent). */
+    public static final String FIELD_MANAGER = "vfio-node-agent";
+
     private final ClusterDesiredStateSource source;
     private final NodeDaemon daemon;
     private final NodeAgent agent;
     private final NodeStatusPublisher publisher;
+    private final NodeEvents events;
 
     /**
      * @param minStatusBackoff the first wait after a failed status write; it doubles up to {@code maxStatusBackoff}
@@ -38,11 +44,12 @@ public final class ClusterNode implements AutoCloseable {
     }
 
     private ClusterNode(ClusterDesiredStateSource source, NodeDaemon daemon, NodeAgent agent,
-            NodeStatusPublisher publisher) {
+            NodeStatusPublisher publisher, NodeEvents events) {
         this.source = source;
         this.daemon = daemon;
         this.agent = agent;
         this.publisher = publisher;
+        this.events = events;
     }
 
     /**
@@ -57,10 +64,11 @@ public final class ClusterNode implements AutoCloseable {
         NodeDaemon daemon = new NodeDaemon(root, source, plugin, metrics, settings.changes());
         NodeStatusPublisher publisher = new NodeStatusPublisher(client, nodeName, settings.minStatusBackoff(),
                 settings.maxStatusBackoff());
+        NodeEvents events = new NodeEvents(client, nodeName, clock);
         NodeAgent agent = new NodeAgent(root, engine, daemon::rescanNow, plugin.allocations()::holds, publisher,
-                clock, settings.failedBindRetry());
+                events, clock, settings.failedBindRetry());
         daemon.onRescan(agent::rescanned);
-        ClusterNode node = new ClusterNode(source, daemon, agent, publisher);
+        ClusterNode node = new ClusterNode(source, daemon, agent, publisher, events);
         try {
             daemon.start();
             source.start(agent::specChanged);
@@ -69,6 +77,18 @@ public final class ClusterNode implements AutoCloseable {
             throw e;
         }
         return node;
+    }
+
+    /**
+     * A client for the API server fabric8 finds ($KUBECONFIG, ~/.kube/config or the pod's service account) with the
+     * agent's user agent, which the API server takes as the field manager of the status writes (managedFields show
+     * vfio-node-agent, not fabric8-kubernetes-client) and records in its audit log.
+     */
+    public static KubernetesClient connect() {
+        Config config = Config.autoConfigure(null);
+        String version = ClusterNode.class.getPackage().getImplementationVersion();
+        config.setUserAgent(FIELD_MANAGER + "/" + (version == null ? "dev" : version));
+        return new KubernetesClientBuilder().withConfig(config).build();
     }
 
     public NodeDaemon daemon() {
@@ -82,7 +102,7 @@ public final class ClusterNode implements AutoCloseable {
     /** Stops watching, binding and writing status, then the rescan loop; the plugin is the caller's. */
     @Override
     public void close() {
-        for (AutoCloseable part : List.<AutoCloseable>of(source, agent, publisher, daemon)) {
+        for (AutoCloseable part : List.<AutoCloseable>of(source, agent, publisher, events, daemon)) {
             try {
                 part.close();
             } catch (Exception e) {

@@ -50,6 +50,7 @@ public final class NodeAgent implements AutoCloseable {
     private final Rescanner rescanner;
     private final Supplier<Map<String, GroupAllocations.Hold>> holds;
     private final NodeStatusPublisher publisher;
+    private final NodeEvents events;
     private final Clock clock;
     private final Duration failedBindRetry;
     private final NodeStatusBuilder builder = new NodeStatusBuilder();
@@ -63,6 +64,8 @@ public final class NodeAgent implements AutoCloseable {
     private Object boundFingerprint;
     private boolean bindNeeded;
     private boolean fingerprintNextRescan;
+    /** The spec changed after the last rescan: what the kubelet side publishes under it is not known yet. */
+    private boolean rescanBehindSpec;
     private Instant failedBindAt;
     private boolean passQueued;
     private VfioNodeStateStatus lastBuilt;
@@ -79,17 +82,19 @@ public final class NodeAgent implements AutoCloseable {
      *                        published, as with {@code managed: false}
      * @param holds           the plugin's group holds ({@link GroupAllocations#holds()}): what is allocated is
      *                        never rebound, and the status names who holds what
+     * @param events          where a device's move, refusal or failure is told (an Event on the node state)
      * @param failedBindRetry a bind step the kernel failed (not a refusal) is tried again on the first rescan
      *                        after this long
      */
     public NodeAgent(HostRoot root, BindingEngine engine, Rescanner rescanner,
-            Supplier<Map<String, GroupAllocations.Hold>> holds, NodeStatusPublisher publisher, Clock clock,
-            Duration failedBindRetry) {
+            Supplier<Map<String, GroupAllocations.Hold>> holds, NodeStatusPublisher publisher, NodeEvents events,
+            Clock clock, Duration failedBindRetry) {
         this.root = Objects.requireNonNull(root);
         this.engine = engine;
         this.rescanner = Objects.requireNonNull(rescanner);
         this.holds = Objects.requireNonNull(holds);
         this.publisher = Objects.requireNonNull(publisher);
+        this.events = Objects.requireNonNull(events);
         this.clock = Objects.requireNonNull(clock);
         this.failedBindRetry = Objects.requireNonNull(failedBindRetry);
         this.owner = Executors.newSingleThreadExecutor(r -> {
@@ -109,6 +114,7 @@ public final class NodeAgent implements AutoCloseable {
             }
             spec = newSpec;
             bindNeeded = true;
+            rescanBehindSpec = true;
             queuePass();
         });
     }
@@ -118,6 +124,7 @@ public final class NodeAgent implements AutoCloseable {
         owner.execute(() -> {
             assessment = newAssessment;
             resources = List.copyOf(newResources);
+            rescanBehindSpec = false;
             if (fingerprintNextRescan) {
                 fingerprintNextRescan = false; // the rescan right after a bind pass: what binding left
                 boundFingerprint = fingerprint(newAssessment);
@@ -148,6 +155,12 @@ public final class NodeAgent implements AutoCloseable {
                 rescanner.rescanNow(); // comes back as rescanned(): the status of the new state follows
                 return;
             }
+            if (rescanBehindSpec) {
+                // nothing to bind, but the status of this generation must say what is published under it
+                fingerprintNextRescan = true;
+                rescanner.rescanNow();
+                return;
+            }
             boundFingerprint = fingerprint(assessment);
         }
         publishStatus(false);
@@ -162,7 +175,7 @@ public final class NodeAgent implements AutoCloseable {
             failedBindAt = done.stream().anyMatch(o -> o.state() == BindState.Failed) ? clock.instant() : null;
             outcomes.keySet().retainAll(spec.devices().stream().map(DesiredDevice::getAddress).toList());
             for (DeviceOutcome o : done) {
-                outcomes.put(o.address(), o);
+                announce(outcomes.put(o.address(), o), o);
                 if (o.isProblem()) {
                     LOG.warn("{}: {} binding {}: {}", o.address(), o.state(), o.desiredDriver(), o.message());
                 } else if (o.fromDriver() == null ? o.toDriver() != null : !o.fromDriver().equals(o.toDriver())) {
@@ -173,6 +186,23 @@ public final class NodeAgent implements AutoCloseable {
         } catch (HostReadException e) {
             LOG.error("cannot read the host to bind devices: {}", e.getMessage());
         }
+    }
+
+    /**
+     * An Event when binding did something a person should see: a device moved (each time), or a refusal or failure
+     * that is new (the same one again, as a failed step is retried, is not news).
+     */
+    private void announce(DeviceOutcome before, DeviceOutcome now) {
+        boolean moved = now.state() == BindState.Bound && !Objects.equals(now.fromDriver(), now.toDriver());
+        if (spec.uid() == null || (!moved && !now.isProblem())) {
+            return;
+        }
+        if (!moved && before != null && before.state() == now.state() && Objects.equals(before.message(), now.message())) {
+            return;
+        }
+        boolean toHost = spec.devices().stream().anyMatch(d -> d.getAddress().equals(now.address()) && d.isHost());
+        String reason = moved ? (toHost ? "Restored" : "Bound") : now.state() == BindState.Refused ? "BindRefused" : "BindFailed";
+        events.record(spec.uid(), moved ? NodeEvents.NORMAL : NodeEvents.WARNING, reason, now.address() + ": " + now.message());
     }
 
     /**

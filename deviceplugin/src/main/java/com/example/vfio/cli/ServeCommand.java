@@ -10,7 +10,6 @@ import com.example.vfio.binding.CommandModuleLoader;
 import com.example.vfio.binding.FileSysfsWriter;
 import com.example.vfio.plugin.GroupAllocations;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import com.example.vfio.agent.NodeDaemon;
 import com.example.vfio.agent.PoliciesFileSource;
 import com.example.vfio.pci.HostRoot;
@@ -244,7 +243,7 @@ final class ServeCommand implements Callable<Integer> {
         BindingEngine engine = noBinding ? null : new BindingEngine(host,
                 new BoundedSysfsWriter(new FileSysfsWriter(), BoundedSysfsWriter.DEFAULT_TIMEOUT), modules,
                 bindingJournal, allocations::holderOf, clock);
-        KubernetesClient client = new KubernetesClientBuilder().build();
+        KubernetesClient client = ClusterNode.connect();
         LOG.info("cluster mode: node {}, API server {}", node, client.getMasterUrl());
         ClusterNode cluster;
         try {

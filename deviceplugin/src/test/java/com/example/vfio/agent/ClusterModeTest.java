@@ -149,6 +149,14 @@ class ClusterModeTest {
         assertThat(status.getPublishedCount()).isEqualTo(1);
         eventually().until(() -> kubelet.devices(GPU_RESOURCE).equals(Map.of(GPU, "Healthy")));
         assertThat(nodeState().getSpec().getDevices()).as("the agent never writes the spec").isEqualTo(spec);
+        eventually().until(() -> events().stream().filter(e -> "Bound".equals(e.getReason())).count() == 2);
+        assertThat(events()).filteredOn(e -> e.getMessage().startsWith(GPU + ": ")).singleElement().satisfies(e -> {
+            assertThat(e.getType()).isEqualTo("Normal");
+            assertThat(e.getMessage()).startsWith(GPU + ": bound to vfio-pci (was nouveau)");
+            assertThat(e.getInvolvedObject().getKind()).isEqualTo("VfioNodeState");
+            assertThat(e.getInvolvedObject().getName()).isEqualTo(NODE);
+            assertThat(e.getInvolvedObject().getUid()).isEqualTo(nodeState().getMetadata().getUid());
+        });
     }
 
     @Test
@@ -186,6 +194,11 @@ class ClusterModeTest {
         assertThat(status.device(GPU2).orElseThrow().getViable()).isTrue();
         assertThat(status.device(VGA).orElseThrow().getDriver()).isEqualTo("ast");
         eventually().until(() -> "Healthy".equals(kubelet.devices(GPU_RESOURCE).get(GPU2)));
+        eventually().until(() -> events().stream().anyMatch(e -> "BindRefused".equals(e.getReason())));
+        Thread.sleep(1000); // rescans, each planning the refused bind again
+        assertThat(events()).filteredOn(e -> e.getType().equals("Warning")).as("one event for the refusal, not one per pass")
+                .singleElement().satisfies(e -> assertThat(e.getMessage()).startsWith(VGA + ": ")
+                        .contains("boot"));
     }
 
     @Test
@@ -254,6 +267,44 @@ class ClusterModeTest {
     }
 
     @Test
+    void a_spec_that_lists_an_address_twice_is_not_acted_on_until_the_operator_writes_it_again() throws Exception {
+        createNodeState(List.of());
+        startAgent();
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+        Long before = status().orElseThrow().getObservedGeneration();
+
+        long twice = writeSpec(List.of(new DesiredDevice(GPU, "auto", "gpu", "gpus", null, null, null, null),
+                new DesiredDevice(GPU, "host", null, "old", null, null, null, null)));
+        Thread.sleep(1000); // several rescans
+        assertThat(status().orElseThrow().getObservedGeneration()).as("generation " + twice + " not acted on").isEqualTo(before);
+        assertThat(kernel.writes()).isEmpty();
+
+        long fixed = writeSpec(List.of(new DesiredDevice(GPU2, "auto", "gpu", "gpus", null, null, null, null)));
+        eventually().until(() -> status().map(s -> Long.valueOf(fixed).equals(s.getObservedGeneration())
+                && s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+    }
+
+    @Test
+    void with_binding_off_the_first_status_of_a_new_spec_already_says_what_is_published_under_it() throws Exception {
+        createNodeState(List.of());
+        startAgent(false);
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+
+        long generation = writeSpec(List.of(new DesiredDevice(GPU2, "vfio-pci", "gpu", "gpus", null, null, null, null)));
+
+        // the status that first claims this generation: written after the kubelet side rescanned under it
+        VfioNodeStateStatus first = null;
+        while (first == null) {
+            VfioNodeStateStatus s = status().orElseThrow();
+            if (s.getObservedGeneration() != null && s.getObservedGeneration() >= generation) {
+                first = s;
+            }
+        }
+        assertThat(first.device(GPU2).orElseThrow().getResource()).isEqualTo("gpu");
+        assertThat(first.device(GPU2).orElseThrow().getHealth()).isEqualTo(Health.Unhealthy);
+    }
+
+    @Test
     void without_its_vfio_node_state_the_agent_waits_for_the_operator_and_never_creates_it() throws Exception {
         startAgent();
         int before = api.requestCount();
@@ -298,6 +349,12 @@ class ClusterModeTest {
         eventually().until(() -> status().map(s -> s.getDeviceCount() != null && s.getDeviceCount() == 5
                 && s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
         assertThat(status().orElseThrow().device(GPU2).orElseThrow().getHealth()).isEqualTo(Health.Healthy);
+    }
+
+    /** Events about the node state: in "default", where the API server wants those of cluster-scoped objects. */
+    private List<io.fabric8.kubernetes.api.model.Event> events() {
+        return api.admin().v1().events().inNamespace("default").list().getItems().stream()
+                .filter(e -> NODE.equals(e.getInvolvedObject().getName())).toList();
     }
 
     private void createNodeState(List<DesiredDevice> devices) {

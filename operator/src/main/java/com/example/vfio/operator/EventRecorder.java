@@ -13,7 +13,11 @@ import java.time.temporal.ChronoUnit;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** core/v1 Events about cluster-scoped objects, the way kubectl describe finds them. Never fails a reconcile. */
+/**
+ * core/v1 Events about our objects, the way kubectl describe finds them. An Event lives in its object's namespace;
+ * for a cluster-scoped object (policies, node states) the API server accepts only "default" (client-go's recorder does
+ * the same). Never fails a reconcile.
+ */
 final class EventRecorder {
     static final String NORMAL = "Normal";
     static final String WARNING = "Warning";
@@ -21,18 +25,17 @@ final class EventRecorder {
     private static final int MAX_MESSAGE = 1024;
 
     private final KubernetesClient client;
-    private final String namespace;
     private final Clock clock;
     private final AtomicLong sequence = new AtomicLong();
 
-    EventRecorder(KubernetesClient client, String namespace, Clock clock) {
+    EventRecorder(KubernetesClient client, Clock clock) {
         this.client = client;
-        this.namespace = namespace;
         this.clock = clock;
     }
 
     void record(HasMetadata about, String type, String reason, String message) {
         Instant now = clock.instant().truncatedTo(ChronoUnit.SECONDS);
+        String namespace = about.getMetadata().getNamespace() == null ? "default" : about.getMetadata().getNamespace();
         String text = message.length() > MAX_MESSAGE ? message.substring(0, MAX_MESSAGE - 3) + "..." : message;
         String name = about.getMetadata().getName() + "." + Long.toHexString(clock.millis()).toLowerCase(Locale.ROOT)
                 + Long.toHexString(sequence.incrementAndGet());

@@ -12,12 +12,11 @@ import java.util.Map;
  * @param identity                 POD_NAME, else HOSTNAME, else a random id: who holds the lease
  * @param healthPort               HEALTH_PORT (default 8080; 0 picks a free port, -1 turns the endpoint off): /healthz,
  *                                 /readyz and /metrics
- * @param eventNamespace           EVENT_NAMESPACE (default "default"): where Events about cluster-scoped objects go
  * @param reconcileThreads         OPERATOR_THREADS (default 4)
  * @param releaseRecheck           how often a deleting policy re-checks that its devices are back on the host
  */
 public record OperatorSettings(boolean serverSideApply, String leaderElectionNamespace, String identity, int healthPort,
-                               String eventNamespace, int reconcileThreads, Duration releaseRecheck) {
+                               int reconcileThreads, Duration releaseRecheck) {
 
     public static final String FIELD_MANAGER = "vfio-operator";
     public static final String LEASE_NAME = "vfio-operator";
@@ -33,25 +32,24 @@ public record OperatorSettings(boolean serverSideApply, String leaderElectionNam
                 java.util.Objects.requireNonNullElseGet(blankToNull(env.get("POD_NAME")),
                         () -> java.util.Objects.requireNonNullElseGet(blankToNull(env.get("HOSTNAME")), () -> java.util.UUID.randomUUID().toString())),
                 integer(env, "HEALTH_PORT", 8080),
-                env.getOrDefault("EVENT_NAMESPACE", "default"),
                 integer(env, "OPERATOR_THREADS", 4),
                 Duration.ofSeconds(integer(env, "RELEASE_RECHECK_SECONDS", 10)));
     }
 
     public OperatorSettings withServerSideApply(boolean ssa) {
-        return new OperatorSettings(ssa, leaderElectionNamespace, identity, healthPort, eventNamespace, reconcileThreads, releaseRecheck);
+        return new OperatorSettings(ssa, leaderElectionNamespace, identity, healthPort, reconcileThreads, releaseRecheck);
     }
 
     public OperatorSettings withHealthPort(int port) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, port, eventNamespace, reconcileThreads, releaseRecheck);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, port, reconcileThreads, releaseRecheck);
     }
 
     public OperatorSettings withReconcileThreads(int threads) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, eventNamespace, threads, releaseRecheck);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, threads, releaseRecheck);
     }
 
     public OperatorSettings withReleaseRecheck(Duration d) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, eventNamespace, reconcileThreads, d);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, reconcileThreads, d);
     }
 
     private static boolean bool(Map<String, String> env, String name, boolean dflt) {

@@ -6,6 +6,9 @@ import com.example.vfio.api.VfioNodeState;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -119,7 +122,36 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
             return DeleteControl.defaultDelete();
         }
         LOG.info("policy {} is being deleted; waiting for host drivers on {}", policy.getMetadata().getName(), rollup.releasing());
+        writeDeletingStatus(policy, rollup, context);
         return DeleteControl.noFinalizerRemoval().rescheduleAfter(releaseRecheck.toMillis());
+    }
+
+    /**
+     * JOSDK never reconciles (nor patches the status of) a resource being deleted, it only calls cleanup: without this
+     * the status of a policy whose deletion waits would still say Ready, not which nodes it waits for.
+     */
+    private void writeDeletingStatus(VfioBindingPolicy policy, PolicyRollup rollup, Context<VfioBindingPolicy> context) {
+        VfioBindingPolicyStatus old = policy.getStatus();
+        VfioBindingPolicyStatus fresh = rollup.toStatus(policy);
+        fresh.setConditions(Conditions.merge(old == null ? null : old.getConditions(), fresh.getConditions(), now()));
+        if (fresh.equals(old)) {
+            return;
+        }
+        try {
+            if (serverSideApply) {
+                VfioBindingPolicy applied = new VfioBindingPolicy();
+                applied.setMetadata(new ObjectMetaBuilder().withName(policy.getMetadata().getName()).build());
+                applied.setStatus(fresh);
+                context.getClient().resource(applied).subresource("status").patch(new PatchContext.Builder()
+                        .withPatchType(PatchType.SERVER_SIDE_APPLY).withFieldManager(OperatorSettings.FIELD_MANAGER).withForce(true).build());
+            } else {
+                policy.setStatus(fresh);
+                context.getClient().resource(policy).patchStatus();
+            }
+        } catch (KubernetesClientException e) {
+            // the cleanup is tried again (rescheduled or on the next node report), and so is this
+            LOG.warn("policy {}: cannot write its status while it is being deleted: {}", policy.getMetadata().getName(), e.getMessage());
+        }
     }
 
     private PolicyRollup rollup(VfioBindingPolicy policy, Context<VfioBindingPolicy> context) {

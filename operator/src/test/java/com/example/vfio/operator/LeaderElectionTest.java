@@ -36,4 +36,35 @@ class LeaderElectionTest {
         assertThat(cluster.client.leases().inNamespace("vfio-system").withName("vfio-operator").get().getSpec().getHolderIdentity())
                 .isEqualTo("vfio-operator-new");
     }
+
+    @Test
+    void a_replica_that_loses_its_lease_stops_reconciling_and_joins_the_election_again_without_exiting() {
+        cluster = new MockCluster();
+        cluster.addNode("gpu-1", Map.of());
+        cluster.startOperator(OperatorSettings.fromEnvironment(Map.of("OPERATOR_SSA", "false", "HEALTH_PORT", "-1",
+                "LEADER_ELECTION_NAMESPACE", "vfio-system", "POD_NAME", "vfio-operator-new")));
+        await().atMost(Duration.ofSeconds(30)).until(() -> cluster.nodeState("gpu-1").isPresent());
+
+        // another replica holds the lease past this one's renew deadline (10 s), as when this one was cut off
+        long until = System.nanoTime() + Duration.ofSeconds(14).toNanos();
+        while (System.nanoTime() < until) {
+            ZonedDateTime now = ZonedDateTime.now();
+            cluster.client.leases().inNamespace("vfio-system").withName("vfio-operator").edit(l -> {
+                l.getSpec().setHolderIdentity("vfio-operator-other");
+                l.getSpec().setLeaseDurationSeconds(6);
+                l.getSpec().setRenewTime(now);
+                return l;
+            });
+            await().pollDelay(Duration.ofSeconds(1)).until(() -> true);
+        }
+        assertThat(cluster.operator().term()).as("the lost term ended").isEqualTo(2);
+        cluster.addNode("gpu-2", Map.of());
+        await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(4)).until(() -> cluster.nodeState("gpu-2").isEmpty());
+
+        // the other's lease expires: the new term takes it and works
+        await().atMost(Duration.ofSeconds(30)).until(() -> cluster.nodeState("gpu-2").isPresent());
+        assertThat(cluster.client.leases().inNamespace("vfio-system").withName("vfio-operator").get().getSpec().getHolderIdentity())
+                .isEqualTo("vfio-operator-new");
+        assertThat(cluster.operator().readinessProblem()).isNull();
+    }
 }

@@ -23,7 +23,6 @@ class OperatorSettingsTest {
         assertThat(s.leaderElectionNamespace()).isNull();
         assertThat(s.identity()).isEqualTo("vfio-operator-5c7d");
         assertThat(s.healthPort()).isEqualTo(8080);
-        assertThat(s.eventNamespace()).isEqualTo("default");
     }
 
     @Test

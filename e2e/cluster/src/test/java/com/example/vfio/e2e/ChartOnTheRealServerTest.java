@@ -2,21 +2,16 @@ package com.example.vfio.e2e;
 
 import com.example.vfio.chart.ChartUnderTest;
 import com.example.vfio.chart.RenderedChart;
-import com.example.vfio.api.DesiredDevice;
 import com.example.vfio.api.VfioNodeState;
-import com.example.vfio.operator.FakeNodeAgent;
-import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
-import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.FieldValidateable;
 import io.fabric8.kubernetes.client.utils.Serialization;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -41,7 +36,8 @@ import static org.awaitility.Awaitility.await;
 
 /**
  * The Helm chart, rendered by real Helm (helm-java) and applied to the real API server: every object accepted, and
- * the chart's RBAC and admission policy deciding for real what the operator and the node agent may do.
+ * the chart's RBAC and admission policy deciding for real what the operator and the node agent may not do. (That
+ * they may do all they need is shown by the operator, agent and fault suites, which run both under exactly this RBAC.)
  */
 @ExtendWith(RealCluster.class)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -55,7 +51,6 @@ class ChartOnTheRealServerTest {
     private KubernetesClient admin;
     private RenderedChart defaults;
     private RenderedChart withPolicy;
-    private final List<Process> processes = new ArrayList<>();
 
     @BeforeAll
     void install(ControlPlane cluster) {
@@ -64,11 +59,6 @@ class ChartOnTheRealServerTest {
         Crds.install(admin);
         defaults = ChartUnderTest.render().objects();
         withPolicy = ChartUnderTest.render().set("admissionPolicy.enabled", true).objects();
-    }
-
-    @AfterAll
-    void stopProcesses() {
-        processes.forEach(Process::destroyForcibly);
     }
 
     @Test
@@ -157,55 +147,6 @@ class ChartOnTheRealServerTest {
                     .withNamespace("default").endMetadata().build()).create());
             attempts.put("list Pods", c -> c.pods().inAnyNamespace().list());
             assertAllForbidden(operator, attempts);
-        }
-    }
-
-    @Test
-    @DisplayName("Chart RBAC: the operator jar, run with the Deployment's command, env and service account token, leads, creates a VfioNodeState per Node and plans a policy's devices")
-    void the_operator_runs_with_exactly_the_charts_rbac() throws Exception {
-        apply(defaults.all(), NAMESPACE);
-        Path dir = RealCluster.workDir("chart-operator");
-        String token = Identities.token(admin, NAMESPACE, serviceAccount(defaults, "operator"));
-        Path kubeconfig = cluster.writeTokenKubeconfig(dir.resolve("kubeconfig"), token);
-        node("chart-op-node", Map.of("gpu", "chart-check"));
-        // the operator plans from the inventory a node agent reports: the agent's part is played here
-        FakeNodeAgent agent = new FakeNodeAgent(admin, "chart-op-node").device("0000:42:00.0", "10de", "2330", "030200", "nouveau", "15");
-        admin.resource(Serialization.unmarshal("""
-                apiVersion: vfio.example.com/v1alpha1
-                kind: VfioBindingPolicy
-                metadata: {name: chart-op-policy}
-                spec:
-                  nodeSelector: {matchLabels: {gpu: chart-check}}
-                  selector: {addresses: ["0000:42:00.0"]}
-                  resourceName: gpu
-                """, GenericKubernetesResource.class)).fieldManager("vfio-e2e").serverSideApply();
-
-        Container container = defaults.one(Deployment.class).getSpec().getTemplate().getSpec().getContainers().get(0);
-        Process operator = ChartContainer.launch(container, Map.of("metadata.namespace", NAMESPACE, "metadata.name", "operator-0"),
-                Map.of("/opt/vfio/operator.jar", System.getProperty("vfio.operator.jar")),
-                // a pod has port 8080 to itself; on this machine another test may hold it
-                Map.of("HEALTH_PORT", "0"), kubeconfig, dir.resolve("operator.log"));
-        processes.add(operator);
-        try {
-
-            await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
-                assertThat(operator.isAlive()).as("operator alive (log %s)", dir.resolve("operator.log")).isTrue();
-                assertThat(admin.resources(VfioNodeState.class).withName("chart-op-node").get()).as("VfioNodeState chart-op-node").isNotNull();
-            });
-            agent.sync();
-            await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
-                assertThat(operator.isAlive()).as("operator alive (log %s)", dir.resolve("operator.log")).isTrue();
-                assertThat(admin.resources(VfioNodeState.class).withName("chart-op-node").get().getSpec().getDevices())
-                        .extracting(DesiredDevice::getAddress, DesiredDevice::getPolicy)
-                        .containsExactly(org.assertj.core.groups.Tuple.tuple("0000:42:00.0", "chart-op-policy"));
-            });
-            assertThat(admin.leases().inNamespace(NAMESPACE).withName("vfio-operator").get().getSpec().getHolderIdentity()).isEqualTo("operator-0");
-            assertThat(Files.readString(dir.resolve("operator.log"))).as("no request of the operator was refused")
-                    .doesNotContain("forbidden").doesNotContain("code=403");
-        } finally {
-            // other checks in this cluster create node states without a policy; no operator may plan them
-            operator.destroy();
-            operator.waitFor(30, java.util.concurrent.TimeUnit.SECONDS);
         }
     }
 

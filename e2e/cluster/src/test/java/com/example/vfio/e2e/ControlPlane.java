@@ -13,13 +13,21 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A real control plane for the tests: etcd and kube-apiserver built from Kubernetes' own modules (e2e/k8s/build),
@@ -151,6 +159,10 @@ public final class ControlPlane implements AutoCloseable {
                 "--disable-admission-plugins", "ServiceAccount",
                 "--client-ca-file", certs.getClientCertPath(),
                 "--service-cluster-ip-range", "10.0.0.0/24",
+                "--audit-policy-file", writeAuditPolicy().toString(),
+                "--audit-log-path", auditLog().toString(),
+                "--audit-log-format", "json",
+                "--audit-log-mode", "blocking",
                 "--allow-privileged"));
         apiServer = launch("kube-apiserver", command);
         ProcessReadinessChecker readiness = new ProcessReadinessChecker();
@@ -160,6 +172,57 @@ public final class ControlPlane implements AutoCloseable {
 
     public synchronized void stopApiServer() {
         apiServer = stop(apiServer);
+    }
+
+    /**
+     * The apiserver's audit log (JSON lines, one per request and stage): every request a service account made,
+     * with its verb, resource, subresource, URI and response code. Our processes run as service accounts (their
+     * chart's identity), so this is what they really asked the server, whatever RBAC would have allowed.
+     */
+    public Path auditLog() {
+        return dir.resolve("audit.log");
+    }
+
+    private Path writeAuditPolicy() {
+        Path policy = dir.resolve("audit-policy.yaml");
+        try {
+            Files.writeString(policy, """
+                    apiVersion: audit.k8s.io/v1
+                    kind: Policy
+                    omitStages: [RequestReceived]
+                    rules:
+                    - level: Metadata
+                      userGroups: ["system:serviceaccounts"]
+                    - level: None
+                    """, StandardCharsets.UTF_8);
+            return policy;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * The bytes etcd stores under {@code key} (e.g. {@code /registry/vfio.example.com/vfionodestates/node-a}), read
+     * through etcd's own HTTP gateway: the object as the apiserver wrote it, managedFields and all. Empty when absent.
+     */
+    public byte[] etcdValue(String key) {
+        String body = "{\"key\":\"" + Base64.getEncoder().encodeToString(key.getBytes(StandardCharsets.UTF_8)) + "\"}";
+        try {
+            HttpResponse<String> response = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                            URI.create("http://127.0.0.1:" + etcdPort + "/v3/kv/range"))
+                    .timeout(Duration.ofSeconds(10)).POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            if (response.statusCode() != 200) {
+                throw new IllegalStateException("etcd range " + key + ": HTTP " + response.statusCode() + " " + response.body());
+            }
+            Matcher value = Pattern.compile("\"value\":\"([^\"]*)\"").matcher(response.body());
+            return value.find() ? Base64.getDecoder().decode(value.group(1)) : new byte[0];
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Polls {@code check} (one short try each) until it passes, failing at once, with the log's last line, if the process exits. */
@@ -208,6 +271,11 @@ public final class ControlPlane implements AutoCloseable {
 
     /** A client that impersonates {@code user} (with {@code groups} and {@code extra}), so that RBAC decides for real. */
     public KubernetesClient impersonating(String user, List<String> groups, Map<String, List<String>> extra) {
+        return new KubernetesClientBuilder().withConfig(impersonation(user, groups, extra)).build();
+    }
+
+    /** The client configuration of {@link #impersonating}, for a client that needs more (e.g. a user agent of its own). */
+    public Config impersonation(String user, List<String> groups, Map<String, List<String>> extra) {
         Config config = Config.fromKubeconfig(kubeconfigYaml());
         config.setImpersonateUsername(user);
         config.setImpersonateGroups(groups.toArray(String[]::new));
@@ -215,7 +283,7 @@ public final class ControlPlane implements AutoCloseable {
         Map<String, List<String>> encoded = new java.util.HashMap<>();
         extra.forEach((k, v) -> encoded.put(java.net.URLEncoder.encode(k, StandardCharsets.UTF_8), v));
         config.setImpersonateExtras(encoded);
-        return new KubernetesClientBuilder().withConfig(config).build();
+        return config;
     }
 
     /** The admin kubeconfig, as kube-api-test writes it. */

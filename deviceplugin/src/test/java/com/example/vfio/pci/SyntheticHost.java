@@ -1,11 +1,10 @@
-package com.example.vfio.bench;
+package com.example.vfio.pci;
 
-import com.example.vfio.pci.FakeHost;
 import java.nio.file.Path;
 import java.util.Random;
 
 /**
- * A big SR-IOV host for the benchmarks, laid out by {@link FakeHost}: ConnectX-7 physical functions
+ * A big SR-IOV host for the benchmarks and the real-cluster suite, laid out by {@link FakeHost}: ConnectX-7 physical functions
  * (15b3:1021 on mlx5_core), each with up to 255 VFs (15b3:101e), the way a node with several NICs
  * carved into VFs for VMs looks. Deterministic: the same count gives the same tree.
  *
@@ -142,20 +141,6 @@ public final class SyntheticHost {
         host.alias("vfio_pci:v00001AF4d0000105Asv*sd*bc*sc*i*", "virtio_vfio_pci");
         for (int id : new int[] {0x4941, 0x4943, 0x4945}) {
             host.alias(String.format("vfio_pci:v00008086d%08Xsv*sd*bc*sc*i*", id), "qat_vfio_pci");
-        }
-    }
-
-    /**
-     * {@code SyntheticHost BASE FUNCTIONS...}: writes {@code BASE/host-<n>} for each count (kept when already
-     * there) and prints each path; bench/run and the C baseline use it.
-     */
-    public static void main(String[] args) throws java.io.IOException {
-        if (args.length < 2) {
-            System.err.println("usage: SyntheticHost BASE-DIR FUNCTIONS...");
-            System.exit(2);
-        }
-        for (int i = 1; i < args.length; i++) {
-            System.out.println(Hosts.host(Path.of(args[0]), Integer.parseInt(args[i])));
         }
     }
 }
