@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.FieldValidateable;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -51,6 +52,18 @@ class ChartOnTheRealServerTest {
     private KubernetesClient admin;
     private RenderedChart defaults;
     private RenderedChart withPolicy;
+
+    /** Nodes (and their node states) this class made; removed at the end, as other suites share the cluster. */
+    private final List<String> created = new ArrayList<>();
+
+    @AfterAll
+    void removeWhatWasMade() {
+        admin.genericKubernetesResources("vfio.example.com/v1alpha1", "VfioBindingPolicy").withName("rbac-operator-policy").delete();
+        for (String name : created) {
+            admin.resources(VfioNodeState.class).withName(name).delete();
+            admin.nodes().withName(name).delete();
+        }
+    }
 
     @BeforeAll
     void install(ControlPlane cluster) {
@@ -238,6 +251,7 @@ class ChartOnTheRealServerTest {
     /** A VfioNodeState and its Node: an operator running in this cluster removes a node state whose Node is gone. */
     private void nodeState(String name) {
         node(name);
+        created.add(name);
         admin.resource(nodeStateObject(name)).fieldManager("vfio-e2e").serverSideApply();
     }
 
@@ -266,6 +280,8 @@ class ChartOnTheRealServerTest {
                 kind: VfioBindingPolicy
                 metadata: {name: %s}
                 spec:
+                  # no node of any suite: an operator running in this cluster must plan nothing from it
+                  nodeSelector: {matchLabels: {vfio-e2e: rbac-checks-only}}
                   selector: {vendors: ["10de"]}
                   resourceName: gpu
                 """.formatted(name), GenericKubernetesResource.class);
