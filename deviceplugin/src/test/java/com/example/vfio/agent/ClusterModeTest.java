@@ -251,7 +251,8 @@ class ClusterModeTest {
 
         eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded
                 && s.device(GPU2).map(d -> Boolean.TRUE.equals(d.getViable())).orElse(false)).orElse(false));
-        assertThat(kubelet.devices(GPU_RESOURCE)).isEqualTo(Map.of(GPU2, "Healthy"));
+        // the status and the kubelet's device list are written by two threads: the second may follow the first
+        eventually().until(() -> kubelet.devices(GPU_RESOURCE).equals(Map.of(GPU2, "Healthy")));
     }
 
     @Test
@@ -346,7 +347,8 @@ class ClusterModeTest {
 
         api.restart();
         createNodeState(spec); // the operator creates it again in the fresh API server
-        eventually().until(() -> status().map(s -> s.getDeviceCount() != null && s.getDeviceCount() == 5
+        // the client's watch reconnects with a backoff that grew while the server was away
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(100)).until(() -> status().map(s -> s.getDeviceCount() != null && s.getDeviceCount() == 5
                 && s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
         assertThat(status().orElseThrow().device(GPU2).orElseThrow().getHealth()).isEqualTo(Health.Healthy);
     }
