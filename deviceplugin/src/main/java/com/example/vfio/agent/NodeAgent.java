@@ -241,8 +241,9 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     private static DesiredDevice unmanaged(DesiredDevice d) {
-        return new DesiredDevice(d.getAddress(), d.getDriver(), d.getResourceName(), d.getPolicy(),
-                d.getAllocationUnit(), false, d.getForce(), d.getCompanionOf());
+        DesiredDevice copy = d.copy();
+        copy.setManaged(false);
+        return copy;
     }
 
     private static Map<PciAddress, String> hostDrivers(BindingJournal journal) {
