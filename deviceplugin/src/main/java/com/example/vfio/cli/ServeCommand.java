@@ -2,6 +2,9 @@ package com.example.vfio.cli;
 
 import com.example.vfio.agent.ClusterNode;
 import com.example.vfio.agent.DesiredStateSource;
+import com.example.vfio.dra.ClaimPreparation;
+import com.example.vfio.dra.DraDriver;
+import com.example.vfio.dra.KubeletRegistration;
 import com.example.vfio.binding.BindingEngine;
 import com.example.vfio.binding.BindingJournal;
 import com.example.vfio.binding.BoundedSysfsWriter;
@@ -98,8 +101,20 @@ final class ServeCommand implements Callable<Integer> {
     boolean noBinding;
 
     @Option(names = "--cdi-dir", paramLabel = "DIR",
-            description = "Write CDI spec files here (e.g. /var/run/cdi); none are written without it.")
+            description = "Write the device plugin's CDI spec files here (e.g. /var/run/cdi); none are written without it."
+                    + " The DRA driver always writes its CDI specs, here or in " + DRA_CDI_DIR + ".")
     Path cdiDir;
+
+    static final String DRA_CDI_DIR = "/var/run/cdi";
+
+    @Option(names = "--kubelet-plugins-dir", defaultValue = "/var/lib/kubelet/plugins", paramLabel = "DIR",
+            description = "DRA: the kubelet's plugin directory; the driver's socket is vfio.example.com/dra.sock in it"
+                    + " (default: ${DEFAULT-VALUE}). The same path must hold on the host and in the container.")
+    Path kubeletPluginsDir;
+
+    @Option(names = "--kubelet-registry-dir", defaultValue = "/var/lib/kubelet/plugins_registry", paramLabel = "DIR",
+            description = "DRA: the kubelet's plugin registry, watched by the kubelet (default: ${DEFAULT-VALUE}).")
+    Path kubeletRegistryDir;
 
     @Spec
     CommandSpec spec;
@@ -124,14 +139,16 @@ final class ServeCommand implements Callable<Integer> {
     static final class Running implements AutoCloseable {
         final NodePlugin plugin;
         final NodeDaemon daemon;
+        final DraDriver dra;
         final StatusHttpServer http;
         /** Cluster mode's parts (informer, agent, status writer, client), closed first, in this order. */
         final List<AutoCloseable> cluster;
         private boolean closed;
 
-        Running(NodePlugin plugin, NodeDaemon daemon, StatusHttpServer http, List<AutoCloseable> cluster) {
+        Running(NodePlugin plugin, NodeDaemon daemon, DraDriver dra, StatusHttpServer http, List<AutoCloseable> cluster) {
             this.plugin = plugin;
             this.daemon = daemon;
+            this.dra = dra;
             this.http = http;
             this.cluster = List.copyOf(cluster);
         }
@@ -153,6 +170,7 @@ final class ServeCommand implements Callable<Integer> {
                 http.close();
             }
             daemon.close();
+            dra.close();
             plugin.close();
         }
     }
@@ -184,8 +202,19 @@ final class ServeCommand implements Callable<Integer> {
         }
         PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
-        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval);
-        return run(node, plugin, daemon, metrics, List.of(), true);
+        // standalone: the API server only for DRA's slices and claims, from $KUBECONFIG (connects on first use)
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        DraDriver dra = draDriver(node, client, plugin, metrics, Clock.systemUTC());
+        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval).withDra(dra::publish);
+        return run(node, plugin, daemon, dra, metrics, List.of(client), true);
+    }
+
+    private DraDriver draDriver(String node, KubernetesClient client, NodePlugin plugin, PluginMetrics metrics,
+            Clock clock) {
+        KubeletRegistration.Paths paths = new KubeletRegistration.Paths(kubeletRegistryDir, kubeletPluginsDir);
+        DraDriver.Config config = DraDriver.Config.defaults(node, paths, cdiDir != null ? cdiDir : Path.of(DRA_CDI_DIR));
+        return new DraDriver(config, client, plugin.sockets(), plugin.allocations(),
+                ClaimPreparation.refusingAll("preparing claims is not implemented yet"), metrics, clock);
     }
 
     private NodePlugin.Config pluginConfig() {
@@ -226,19 +255,21 @@ final class ServeCommand implements Callable<Integer> {
                 bindingJournal, allocations::holderOf, clock);
         KubernetesClient client = new KubernetesClientBuilder().build();
         LOG.info("cluster mode: node {}, API server {}", node, client.getMasterUrl());
+        DraDriver dra = draDriver(node, client, plugin, metrics, clock);
         ClusterNode cluster;
         try {
-            cluster = ClusterNode.start(client, node, host, engine, plugin, metrics,
+            cluster = ClusterNode.start(client, node, host, engine, plugin, dra::publish, metrics,
                     ClusterNode.Settings.defaults(rescanInterval), clock);
         } catch (IOException | RuntimeException e) {
+            dra.close();
             plugin.close();
             client.close();
             throw e;
         }
-        return run(node, plugin, cluster.daemon(), metrics, List.of(cluster, client), false);
+        return run(node, plugin, cluster.daemon(), dra, metrics, List.of(cluster, client), false);
     }
 
-    private Running run(String node, NodePlugin plugin, NodeDaemon daemon, PluginMetrics metrics,
+    private Running run(String node, NodePlugin plugin, NodeDaemon daemon, DraDriver dra, PluginMetrics metrics,
             List<AutoCloseable> cluster, boolean startDaemon) throws IOException {
         StatusHttpServer http = null;
         try {
@@ -251,10 +282,10 @@ final class ServeCommand implements Callable<Integer> {
                 LOG.info("/healthz and /metrics on port {}", http.port());
             }
         } catch (IOException | RuntimeException e) {
-            new Running(plugin, daemon, null, cluster).close();
+            new Running(plugin, daemon, dra, null, cluster).close();
             throw e;
         }
-        return new Running(plugin, daemon, http, cluster);
+        return new Running(plugin, daemon, dra, http, cluster);
     }
 
     static String defaultNodeName() {

@@ -10,7 +10,8 @@ import java.util.Set;
 
 /**
  * What one container gets for its units: the VFIO device nodes (host path = container path), the
- * {@code PCI_RESOURCE_*} variable KubeVirt reads, and CDI device names. Pure.
+ * {@code PCI_RESOURCE_*} variable KubeVirt reads, and CDI device names. Pure. The DRA driver's CDI edits are made of
+ * the same paths and variable.
  */
 public final class ContainerAllocation {
 
@@ -35,12 +36,10 @@ public final class ContainerAllocation {
     }
 
     /**
-     * @param resourceName {@code vfio.example.com/gpu}
-     * @param units        the requested units, in request order
+     * The device nodes a container needs for its units, host path = container path: {@code /dev/vfio/vfio}, each
+     * unit's {@code /dev/vfio/<group>} and, on iommufd hosts, {@code /dev/iommu} and the units' vfio cdevs.
      */
-    public static ContainerAllocateResponse build(String resourceName, List<PublishedDevice> units,
-                                                  PublishedResource.HostVfioNodes nodes) {
-        ContainerAllocateResponse.Builder r = ContainerAllocateResponse.newBuilder();
+    public static List<String> devicePaths(List<PublishedDevice> units, PublishedResource.HostVfioNodes nodes) {
         Set<String> paths = new LinkedHashSet<>();
         paths.add("/dev/vfio/vfio");
         for (PublishedDevice u : units) {
@@ -52,11 +51,25 @@ public final class ContainerAllocation {
                 u.cdevs().forEach(c -> paths.add("/dev/vfio/devices/" + c));
             }
         }
-        for (String p : paths) {
+        return List.copyOf(paths);
+    }
+
+    /** The value of {@link #envName}: the units' PCI addresses in request order, comma-joined (KubeVirt's rule). */
+    public static String envValue(List<PublishedDevice> units) {
+        return String.join(",", units.stream().flatMap(u -> u.addresses().stream()).toList());
+    }
+
+    /**
+     * @param resourceName {@code vfio.example.com/gpu}
+     * @param units        the requested units, in request order
+     */
+    public static ContainerAllocateResponse build(String resourceName, List<PublishedDevice> units,
+                                                  PublishedResource.HostVfioNodes nodes) {
+        ContainerAllocateResponse.Builder r = ContainerAllocateResponse.newBuilder();
+        for (String p : devicePaths(units, nodes)) {
             r.addDevices(DeviceSpec.newBuilder().setHostPath(p).setContainerPath(p).setPermissions(PERMISSIONS));
         }
-        r.putEnvs(envName(resourceName),
-                String.join(",", units.stream().flatMap(u -> u.addresses().stream()).toList()));
+        r.putEnvs(envName(resourceName), envValue(units));
         for (PublishedDevice u : units) {
             r.addCdiDevices(CDIDevice.newBuilder().setName(cdiName(resourceName, u.id())));
         }

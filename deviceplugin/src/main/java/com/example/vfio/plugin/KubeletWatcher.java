@@ -113,7 +113,7 @@ public final class KubeletWatcher implements AutoCloseable {
         registeredWith.keySet().retainAll(manager.servers().stream().map(DevicePluginServer::name).toList());
     }
 
-    static Object fileKey(Path p) {
+    public static Object fileKey(Path p) {
         try {
             return Files.readAttributes(p, "unix:ino,ctime", LinkOption.NOFOLLOW_LINKS).toString();
         } catch (IOException | UnsupportedOperationException e) {

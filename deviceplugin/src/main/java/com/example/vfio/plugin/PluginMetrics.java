@@ -21,6 +21,14 @@ public final class PluginMetrics {
     private final AtomicLong lastRescanMillis = new AtomicLong(-1);
     private final AtomicLong heldGroups = new AtomicLong();
     private final AtomicLong podResourcesUp = new AtomicLong(1);
+    // the DRA driver's (kept together so they move as one block)
+    private final AtomicLong draSlices = new AtomicLong();
+    private final AtomicLong draDevices = new AtomicLong();
+    private final LongAdder draSliceWrites = new LongAdder();
+    private final LongAdder draPrepared = new LongAdder();
+    private final LongAdder draUnprepared = new LongAdder();
+    private final LongAdder draRefused = new LongAdder();
+    private final AtomicLong draPreparedNow = new AtomicLong();
 
     /** Devices per health of one resource, replacing the previous counts. */
     public void devices(String resourceName, long healthy, long unhealthy) {
@@ -62,6 +70,38 @@ public final class PluginMetrics {
         podResourcesUp.set(up ? 1 : 0);
     }
 
+    /** The node's ResourceSlices and the devices in them, as last written or found on the API server. */
+    public void draSlices(long slices, long devices) {
+        draSlices.set(slices);
+        draDevices.set(devices);
+    }
+
+    public void draSliceWrite() {
+        draSliceWrites.increment();
+    }
+
+    /** One claim prepared (not counted again when the kubelet prepares it again). */
+    public void draPrepared() {
+        draPrepared.increment();
+    }
+
+    public void draUnprepared() {
+        draUnprepared.increment();
+    }
+
+    /** One claim whose preparation was refused (the device is not usable, or its group is held). */
+    public void draRefused() {
+        draRefused.increment();
+    }
+
+    public void draPreparedClaims(long n) {
+        draPreparedNow.set(n);
+    }
+
+    public long draRefusals() {
+        return draRefused.sum();
+    }
+
     public long count(String kind) {
         LongAdder a = errors.get(kind);
         return a == null ? 0 : a.sum();
@@ -90,7 +130,26 @@ public final class PluginMetrics {
         line(out, "vfio_podresources_up", List.of(), podResourcesUp.get());
         header(out, "vfio_errors_total", "counter", "Errors by kind.");
         new TreeMap<>(errors).forEach((kind, n) -> line(out, "vfio_errors_total", List.of("kind", kind), n.sum()));
+        renderDra(out);
         return out.toString();
+    }
+
+    private void renderDra(StringBuilder out) {
+        header(out, "vfio_dra_resourceslices", "gauge", "The node's ResourceSlices of driver vfio.example.com.");
+        line(out, "vfio_dra_resourceslices", List.of(), draSlices.get());
+        header(out, "vfio_dra_devices", "gauge", "Devices in the node's ResourceSlices.");
+        line(out, "vfio_dra_devices", List.of(), draDevices.get());
+        header(out, "vfio_dra_resourceslice_writes_total", "counter", "ResourceSlice creates, updates and deletes.");
+        line(out, "vfio_dra_resourceslice_writes_total", List.of(), draSliceWrites.sum());
+        header(out, "vfio_dra_prepared_claims", "gauge", "ResourceClaims prepared on this node now.");
+        line(out, "vfio_dra_prepared_claims", List.of(), draPreparedNow.get());
+        header(out, "vfio_dra_prepares_total", "counter", "ResourceClaims prepared (NodePrepareResources).");
+        line(out, "vfio_dra_prepares_total", List.of(), draPrepared.sum());
+        header(out, "vfio_dra_unprepares_total", "counter", "ResourceClaims unprepared (NodeUnprepareResources).");
+        line(out, "vfio_dra_unprepares_total", List.of(), draUnprepared.sum());
+        header(out, "vfio_dra_prepare_refusals_total", "counter",
+                "ResourceClaims whose preparation was refused (device not usable or its IOMMU group held).");
+        line(out, "vfio_dra_prepare_refusals_total", List.of(), draRefused.sum());
     }
 
     private static void header(StringBuilder out, String name, String type, String help) {
