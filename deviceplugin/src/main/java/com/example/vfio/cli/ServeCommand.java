@@ -2,7 +2,7 @@ package com.example.vfio.cli;
 
 import com.example.vfio.agent.ClusterNode;
 import com.example.vfio.agent.DesiredStateSource;
-import com.example.vfio.dra.ClaimPreparation;
+import com.example.vfio.dra.AllocatedClaim;
 import com.example.vfio.dra.DraDriver;
 import com.example.vfio.dra.KubeletRegistration;
 import com.example.vfio.binding.BindingEngine;
@@ -210,11 +210,17 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     private DraDriver draDriver(String node, KubernetesClient client, NodePlugin plugin, PluginMetrics metrics,
-            Clock clock) {
+            Clock clock) throws IOException {
         KubeletRegistration.Paths paths = new KubeletRegistration.Paths(kubeletRegistryDir, kubeletPluginsDir);
         DraDriver.Config config = DraDriver.Config.defaults(node, paths, cdiDir != null ? cdiDir : Path.of(DRA_CDI_DIR));
-        return new DraDriver(config, client, plugin.sockets(), plugin.allocations(),
-                ClaimPreparation.refusingAll("preparing claims is not implemented yet"), metrics, clock);
+        try {
+            return new DraDriver(config, client, AllocatedClaim.fromApi(client), plugin.sockets(), plugin.allocations(),
+                    metrics, clock);
+        } catch (IOException e) {
+            plugin.close();
+            client.close();
+            throw new CommandLine.ParameterException(spec.commandLine(), "the DRA driver cannot start: " + e.getMessage());
+        }
     }
 
     private NodePlugin.Config pluginConfig() {

@@ -1,5 +1,6 @@
 package com.example.vfio.dra;
 
+import com.example.vfio.plugin.CdiSpecs;
 import com.example.vfio.plugin.GroupAllocations;
 import com.example.vfio.plugin.PluginMetrics;
 import com.example.vfio.plugin.PublishedResource;
@@ -51,6 +52,7 @@ public final class DraDriver implements AutoCloseable {
     private final Config config;
     private final GroupAllocations allocations;
     private final PluginMetrics metrics;
+    private final ClaimPreparer preparer;
     private final SlicePublisher slices;
     private final HealthStreams health;
     private final KubeletRegistration registration;
@@ -61,18 +63,35 @@ public final class DraDriver implements AutoCloseable {
     private boolean serving;
     private volatile DraView view = DraView.EMPTY;
 
-    public DraDriver(Config config, KubernetesClient client, UnixSockets sockets, GroupAllocations allocations,
-                     ClaimPreparation preparation, PluginMetrics metrics, Clock clock) {
+    /**
+     * Reads the record of the claims prepared before (their group holds are taken up again at once) and, when there
+     * are any, serves the kubelet at once: it may unprepare them before any rescan.
+     *
+     * @param claims where ResourceClaims are read ({@link AllocatedClaim#fromApi})
+     * @throws IOException when the record of prepared claims cannot be read
+     */
+    public DraDriver(Config config, KubernetesClient client, AllocatedClaim.Source claims, UnixSockets sockets,
+                     GroupAllocations allocations, PluginMetrics metrics, Clock clock) throws IOException {
         this.config = config;
         this.allocations = allocations;
         this.metrics = metrics;
+        this.preparer = ClaimPreparer.open(claims, this::view, allocations, new CdiSpecs(config.cdiDir()),
+                config.paths().driverDir(), config.nodeName(), metrics);
         this.slices = new SlicePublisher(client, config.nodeName(), metrics, config.minBackoff(), config.maxBackoff());
         this.health = new HealthStreams(DraNames.poolName(config.nodeName()), clock);
         this.registration = new KubeletRegistration(config.paths(), sockets,
-                new DraService(preparation, health).services(), metrics, config.socketCheck());
+                new DraService(preparer, health).services(), metrics, config.socketCheck());
         this.owner = Executors.newSingleThreadExecutor(UnixSockets.daemonThreads("vfio-dra"));
         // a device plugin pod taking or giving back a group changes which of our devices are tainted
         allocations.onChange(() -> run(this::recompute));
+        if (!preparer.preparedClaims().isEmpty()) {
+            serveKubelet();
+        }
+    }
+
+    /** The claims prepared now (the driver's record). */
+    public List<PreparedClaims.Claim> preparedClaims() {
+        return preparer.preparedClaims();
     }
 
     public Config config() {

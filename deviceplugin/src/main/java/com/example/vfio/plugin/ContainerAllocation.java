@@ -46,10 +46,24 @@ public final class ContainerAllocation {
             paths.add("/dev/vfio/" + u.iommuGroup());
         }
         if (nodes.iommufd()) {
-            paths.add("/dev/iommu");
+            paths.addAll(commonPaths(nodes));
             for (PublishedDevice u : units) {
-                u.cdevs().forEach(c -> paths.add("/dev/vfio/devices/" + c));
+                paths.addAll(unitPaths(u, nodes));
             }
+        }
+        return List.copyOf(paths);
+    }
+
+    /** The nodes every VFIO container needs whatever its units: {@code /dev/vfio/vfio}, {@code /dev/iommu} on iommufd hosts. */
+    public static List<String> commonPaths(PublishedResource.HostVfioNodes nodes) {
+        return nodes.iommufd() ? List.of("/dev/vfio/vfio", "/dev/iommu") : List.of("/dev/vfio/vfio");
+    }
+
+    /** One unit's own nodes: {@code /dev/vfio/<group>} and, on iommufd hosts, its vfio cdevs. */
+    public static List<String> unitPaths(PublishedDevice unit, PublishedResource.HostVfioNodes nodes) {
+        List<String> paths = new java.util.ArrayList<>(List.of("/dev/vfio/" + unit.iommuGroup()));
+        if (nodes.iommufd()) {
+            unit.cdevs().forEach(c -> paths.add("/dev/vfio/devices/" + c));
         }
         return List.copyOf(paths);
     }

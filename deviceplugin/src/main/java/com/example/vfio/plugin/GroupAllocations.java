@@ -83,6 +83,14 @@ public final class GroupAllocations {
         }
     }
 
+    /** One unit of a DRA claim: the resource it was published under and what it holds. */
+    public record ClaimedUnit(String resource, Claim unit) {
+        public ClaimedUnit {
+            Objects.requireNonNull(resource, "resource");
+            Objects.requireNonNull(unit, "unit");
+        }
+    }
+
     /** A unit a running pod holds, as PodResources lists it. */
     public record InUse(String resource, String unit) {
     }
@@ -151,11 +159,12 @@ public final class GroupAllocations {
      * Records the devices of one DRA claim atomically: all of them, or none and a refusal naming the unit and the
      * reason. Preparing the same claim again (the kubelet retries) changes nothing.
      */
-    public void acquireForClaim(String resource, DraClaim claim, List<Claim> units) throws RefusedException {
+    public void acquireForClaim(DraClaim claim, List<ClaimedUnit> units) throws RefusedException {
         Instant now = clock.instant();
         boolean changed = false;
         synchronized (this) {
-            for (Claim c : units) {
+            for (ClaimedUnit u : units) {
+                Claim c = u.unit();
                 if (c.group() == null) {
                     throw new RefusedException(c.unit() + ": the device has no IOMMU group");
                 }
@@ -166,9 +175,10 @@ public final class GroupAllocations {
                             : h.holder()));
                 }
             }
-            for (Claim c : units) {
+            for (ClaimedUnit u : units) {
+                Claim c = u.unit();
                 Hold h = holds.get(c.group());
-                Hold joined = joined(h, resource, c, h == null ? now : h.since(), claim);
+                Hold joined = joined(h, u.resource(), c, h == null ? now : h.since(), claim);
                 changed |= !joined.equals(h);
                 holds.put(c.group(), joined);
             }
@@ -201,11 +211,12 @@ public final class GroupAllocations {
      * Takes up the holds of claims prepared before this daemon started (from the driver's checkpoint). Never refuses;
      * a group already held by someone else is logged and left to that holder.
      */
-    public void recoverClaim(String resource, DraClaim claim, List<Claim> units) {
+    public void recoverClaim(DraClaim claim, List<ClaimedUnit> units) {
         Instant now = clock.instant();
         boolean changed = false;
         synchronized (this) {
-            for (Claim c : units) {
+            for (ClaimedUnit u : units) {
+                Claim c = u.unit();
                 if (c.group() == null) {
                     continue;
                 }
@@ -215,13 +226,13 @@ public final class GroupAllocations {
                             h.holders(), h.holder());
                     continue;
                 }
-                holds.put(c.group(), joined(h, resource, c, now, claim));
+                holds.put(c.group(), joined(h, u.resource(), c, now, claim));
                 changed = true;
             }
         }
         if (changed) {
             LOG.info("prepared claim {} holds {}: its IOMMU groups stay locked", claim.name(),
-                    String.join(",", units.stream().flatMap(u -> u.addresses().stream()).toList()));
+                    String.join(",", units.stream().flatMap(u -> u.unit().addresses().stream()).toList()));
             fire();
         }
     }

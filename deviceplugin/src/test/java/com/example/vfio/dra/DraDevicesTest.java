@@ -89,8 +89,8 @@ class DraDevicesTest {
         HostAssessment a = DraHosts.assess(DraHosts.gpuServer(tmp));
         GroupAllocations holds = new GroupAllocations(new MutableClock(), Duration.ofSeconds(30));
         holds.acquire("vfio.example.com/gpu-legacy", List.of(new GroupAllocations.Claim(GPU_A, "14", List.of(GPU_A))));
-        holds.acquireForClaim("vfio.example.com/gpu", new GroupAllocations.DraClaim("uid-1", "default/vm"),
-                List.of(new GroupAllocations.Claim("pci-0000-c1-00-0", "40", List.of(GPU_B))));
+        holds.acquireForClaim(new GroupAllocations.DraClaim("uid-1", "default/vm"), List.of(new GroupAllocations.ClaimedUnit(
+                "vfio.example.com/gpu", new GroupAllocations.Claim(GPU_B, "40", List.of(GPU_B)))));
 
         List<DraDevice> devices = DraDevices.of(a, DraHosts.resource(a, "gpu", AllocationUnit.Device, GPU_A_SIBLING,
                 GPU_B), holds.holds());

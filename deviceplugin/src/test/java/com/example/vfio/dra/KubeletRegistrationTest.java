@@ -87,6 +87,19 @@ class KubeletRegistrationTest {
             UnixSockets.shutdown(ch);
         }
 
+        // a kubelet one release back speaks v1beta1 on the same socket
+        ManagedChannel beta = sockets.dial(Path.of(info.getEndpoint()));
+        try {
+            var resp = com.example.vfio.proto.dra.v1beta1.DRAPluginGrpc.newBlockingStub(beta)
+                    .withDeadlineAfter(5, TimeUnit.SECONDS).nodePrepareResources(
+                            com.example.vfio.proto.dra.v1beta1.NodePrepareResourcesRequest.newBuilder().addClaims(
+                                    com.example.vfio.proto.dra.v1beta1.Claim.newBuilder().setNamespace("ns").setName("c")
+                                            .setUid("u2")).build());
+            assertThat(resp.getClaimsMap().get("u2").getError()).isEqualTo("not here");
+        } finally {
+            UnixSockets.shutdown(beta);
+        }
+
         ManagedChannel reg = sockets.dial(r.paths().registrationSocket());
         try {
             RegistrationGrpc.newBlockingStub(reg).notifyRegistrationStatus(
