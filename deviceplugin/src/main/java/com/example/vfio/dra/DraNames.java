@@ -66,11 +66,6 @@ public final class DraNames {
         return "vfio-" + digest(nodeName) + "-" + part;
     }
 
-    /** The DeviceClass of a DRA resource: {@code gpu.vfio.example.com}. */
-    public static String deviceClassName(String resourceShortName) {
-        return PublishedResource.requireValidName(resourceShortName) + "." + DRIVER;
-    }
-
     private static String digest(String text) {
         try {
             byte[] d = MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
