@@ -101,11 +101,18 @@ final class ServeCommand implements Callable<Integer> {
     boolean noBinding;
 
     @Option(names = "--cdi-dir", paramLabel = "DIR",
-            description = "Write the device plugin's CDI spec files here (e.g. /var/run/cdi); none are written without it."
-                    + " The DRA driver always writes its CDI specs, here or in " + DRA_CDI_DIR + ".")
+            description = "Write the device plugin's CDI spec files here (e.g. /var/run/cdi); none are written without it.")
     Path cdiDir;
 
-    static final String DRA_CDI_DIR = "/var/run/cdi";
+    @Option(names = "--dra-cdi-dir", defaultValue = "/var/run/cdi", paramLabel = "DIR",
+            description = "DRA: where the driver writes the CDI specs of the claims it prepares, read by the container"
+                    + " runtime (default: ${DEFAULT-VALUE}).")
+    Path draCdiDir;
+
+    @Option(names = "--no-dra",
+            description = "Never publish through DRA: resources whose policy says publishWith: DRA are not published"
+                    + " on this node (no sockets in the kubelet's plugin directories, no ResourceSlices).")
+    boolean noDra;
 
     @Option(names = "--kubelet-plugins-dir", defaultValue = "/var/lib/kubelet/plugins", paramLabel = "DIR",
             description = "DRA: the kubelet's plugin directory; the driver's socket is vfio.example.com/dra.sock in it"
@@ -170,7 +177,9 @@ final class ServeCommand implements Callable<Integer> {
                 http.close();
             }
             daemon.close();
-            dra.close();
+            if (dra != null) {
+                dra.close();
+            }
             plugin.close();
         }
     }
@@ -204,15 +213,29 @@ final class ServeCommand implements Callable<Integer> {
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
         // standalone: the API server only for DRA's slices and claims, from $KUBECONFIG (connects on first use)
         KubernetesClient client = new KubernetesClientBuilder().build();
-        DraDriver dra = draDriver(node, client, plugin, metrics, Clock.systemUTC());
-        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval).withDra(dra::publish);
+        DraDriver dra = noDra ? null : draDriver(node, client, plugin, metrics, Clock.systemUTC());
+        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, rescanInterval).withDra(draSide(dra));
         return run(node, plugin, daemon, dra, metrics, List.of(client), true);
+    }
+
+    /** Where the daemon hands the DRA resources: the driver, or (--no-dra) nowhere, said once per resource. */
+    private static NodeDaemon.DraSide draSide(DraDriver dra) {
+        if (dra != null) {
+            return dra::publish;
+        }
+        java.util.Set<String> told = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        return (assessment, resources) -> resources.forEach(r -> {
+            if (told.add(r.name())) {
+                LOG.warn("{}: its policy says publishWith: DRA, but DRA is off on this node (--no-dra): not published",
+                        r.resourceName());
+            }
+        });
     }
 
     private DraDriver draDriver(String node, KubernetesClient client, NodePlugin plugin, PluginMetrics metrics,
             Clock clock) throws IOException {
         KubeletRegistration.Paths paths = new KubeletRegistration.Paths(kubeletRegistryDir, kubeletPluginsDir);
-        DraDriver.Config config = DraDriver.Config.defaults(node, paths, cdiDir != null ? cdiDir : Path.of(DRA_CDI_DIR));
+        DraDriver.Config config = DraDriver.Config.defaults(node, paths, draCdiDir);
         try {
             return new DraDriver(config, client, AllocatedClaim.fromApi(client), plugin.sockets(), plugin.allocations(),
                     metrics, clock);
@@ -261,13 +284,15 @@ final class ServeCommand implements Callable<Integer> {
                 bindingJournal, allocations::holderOf, clock);
         KubernetesClient client = new KubernetesClientBuilder().build();
         LOG.info("cluster mode: node {}, API server {}", node, client.getMasterUrl());
-        DraDriver dra = draDriver(node, client, plugin, metrics, clock);
+        DraDriver dra = noDra ? null : draDriver(node, client, plugin, metrics, clock);
         ClusterNode cluster;
         try {
-            cluster = ClusterNode.start(client, node, host, engine, plugin, dra::publish, metrics,
+            cluster = ClusterNode.start(client, node, host, engine, plugin, draSide(dra), metrics,
                     ClusterNode.Settings.defaults(rescanInterval), clock);
         } catch (IOException | RuntimeException e) {
-            dra.close();
+            if (dra != null) {
+                dra.close();
+            }
             plugin.close();
             client.close();
             throw e;

@@ -201,6 +201,24 @@ class DraKubeletTest {
 
     @Test
     @Order(3)
+    @DisplayName("DRA: the node's VfioNodeState says the device is published through DRA and names the claim prepared with it; its IOMMU group sibling says whom it is held with")
+    void the_node_status_names_the_claim() {
+        await().atMost(Duration.ofSeconds(60)).until(() -> line(DraHosts.GPU_A).contains("held=claim:" + NS + "/vm-one"));
+        assertThat(line(DraHosts.GPU_A)).contains("resource=gpu dra health=Healthy held=claim:" + NS + "/vm-one");
+        assertThat(line(DraHosts.GPU_A_SIBLING)).contains("resource=gpu dra health=Healthy held=with:0000:41:00.0");
+        CheckReport.note("status line: " + line(DraHosts.GPU_A));
+    }
+
+    String line(String address) {
+        VfioNodeState state = client.resources(VfioNodeState.class).withName(NODE).get();
+        if (state.getStatus() == null) {
+            return "";
+        }
+        return state.getStatus().device(address).map(d -> d.toLine()).orElse("");
+    }
+
+    @Test
+    @Order(4)
     @DisplayName("DRA: the metadata file the container sees passes KubeVirt's reading rules: one file per request, the v1alpha1 object of the stream, one device, pciBusID 0000:41:00.0 with its domain, no mdevUUID")
     void the_metadata_file_is_what_kubevirt_reads() throws Exception {
         JsonNode c = firstPrepare.path("containers").get(0);
@@ -213,7 +231,7 @@ class DraKubeletTest {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     @DisplayName("DRA: NodePrepareResources refuses a claim for the other device of a prepared device's IOMMU group, naming the device and the claim that holds the group")
     void a_sibling_is_refused() {
         claimAndPod("vm-two", "pci-0000-41-00-1");
@@ -225,7 +243,7 @@ class DraKubeletTest {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     @DisplayName("DRA: NodeUnprepareResources removes the claim's CDI spec and metadata and gives the IOMMU group back: the sibling's claim prepares then")
     void unprepare_gives_the_group_back() throws Exception {
         String hostPath = firstPrepare.path("containers").get(0).path("mounts").get(0).path("hostPath").asText();
@@ -240,7 +258,7 @@ class DraKubeletTest {
     }
 
     @Test
-    @Order(6)
+    @Order(7)
     @DisplayName("DRA: a node daemon killed and started again keeps its prepared claim (its checkpoint): the group stays held, the kubelet's prepare gets the same answer and its unprepare works")
     void a_daemon_restart_keeps_prepared_claims() {
         JsonNode before = kubelet.command("prepare " + NS + " vm-two");
@@ -261,7 +279,7 @@ class DraKubeletTest {
     }
 
     @Test
-    @Order(7)
+    @Order(8)
     @DisplayName("DRA: after a kubelet restart (a new plugin watcher and DRA manager on the same state) the driver is registered again, and the ResourceSlices the kubelet wipes at its start are back")
     void a_kubelet_restart_registers_the_driver_again() {
         List<String> before = sliceUids();
@@ -288,7 +306,7 @@ class DraKubeletTest {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     @DisplayName("DRA: the DRA health stream reaches the pod's allocatedResourcesStatus: Healthy, then Unhealthy with the reason once the device leaves vfio-pci")
     void health_reaches_the_pod_status() {
         await().atMost(Duration.ofSeconds(60)).until(() -> ok("health " + NS + " vm-three").path("health").toString()

@@ -71,7 +71,7 @@ class DraResourceSlicesTest {
                         "--pod-resources-socket", dir.resolve("pod-resources/kubelet.sock").toString(),
                         "--kubelet-plugins-dir", dir.resolve("plugins").toString(),
                         "--kubelet-registry-dir", dir.resolve("plugins_registry").toString(),
-                        "--cdi-dir", dir.resolve("cdi").toString()));
+                        "--dra-cdi-dir", dir.resolve("cdi").toString()));
     }
 
     @AfterAll
