@@ -46,7 +46,7 @@ LAB_QEMU_DEVICES=(
     -device edu,bus=pcie.0,addr=0x5
 )
 
-# lab_boot INPUT_DIR SCRIPT RESULTS_DIR TIMEOUT_S: boots a guest that sees INPUT_DIR read-only at
+# lab_boot INPUT_DIR SCRIPT RESULTS_DIR TIMEOUT_S: boots a guest (with LAB_QEMU_EXTRA's devices too, when set) that sees INPUT_DIR read-only at
 # /run/lab and RESULTS_DIR read-write at /run/lab-results, and runs /run/lab/SCRIPT inside its
 # chroot of the host root. Console goes to RESULTS_DIR/console.log. Never runs longer than TIMEOUT_S.
 # no_timer_check: on a busy host the emulated CPU can miss the IO-APIC timer test, and the
@@ -68,6 +68,6 @@ lab_boot() {
         -device virtio-9p-pci,fsdev=labin,mount_tag=labin,bus=pcie.0,addr=0x12 \
         -fsdev "local,id=results,path=$results,security_model=none,multidevs=remap" \
         -device virtio-9p-pci,fsdev=results,mount_tag=results,bus=pcie.0,addr=0x11 \
-        "${LAB_QEMU_DEVICES[@]}" \
+        "${LAB_QEMU_DEVICES[@]}" ${LAB_QEMU_EXTRA[@]+"${LAB_QEMU_EXTRA[@]}"} \
         </dev/null >"$results/qemu.log" 2>&1
 }

@@ -418,4 +418,5 @@ else
     kill "$server" 2>/dev/null
     wait "$server" 2>/dev/null
 fi
+source "$IN/dra-checks.sh" # 5. DRA (a block of its own)
 echo DONE >>"$CHECKS"
