@@ -1,13 +1,12 @@
 package com.example.vfio.dra;
 
+import com.example.vfio.plugin.AtomicFiles;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -67,23 +66,12 @@ public final class DeviceMetadata {
                       List<Entry> devices) throws IOException {
         String baseRequest = request.contains("/") ? request.substring(0, request.indexOf('/')) : request;
         Path file = file(namespace, claim, baseRequest);
-        Files.createDirectories(file.getParent());
         StringBuilder stream = new StringBuilder();
         for (String version : VERSIONS) {
             stream.append(JSON.writeValueAsString(object(version, namespace, claim, uid, podClaimName, request, devices)))
                     .append('\n');
         }
-        Path tmp = Files.createTempFile(file.getParent(), ".metadata-", ".tmp");
-        try {
-            Files.writeString(tmp, stream);
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.writeString(file, stream.toString());
         return file;
     }
 

@@ -8,13 +8,14 @@ import com.example.vfio.proto.drahealth.v1.HealthStatus;
 import com.example.vfio.proto.drahealth.v1.NodeWatchResourcesRequest;
 import com.example.vfio.proto.drahealth.v1.NodeWatchResourcesResponse;
 import io.grpc.BindableService;
-import io.grpc.stub.ServerCallStreamObserver;
+import com.example.vfio.plugin.ResponseStream;
 import io.grpc.stub.StreamObserver;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
-import java.util.Set;
-import java.util.concurrent.CopyOnWriteArraySet;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -31,7 +32,9 @@ public final class HealthStreams implements AutoCloseable {
 
     private final String pool;
     private final Clock clock;
-    private final Set<Stream> streams = new CopyOnWriteArraySet<>();
+    /** Each open stream, and the API version its messages go out in. */
+    private final Map<ResponseStream<Object>, Function<NodeWatchResourcesResponse, Object>> streams =
+            new ConcurrentHashMap<>();
     private final ScheduledExecutorService resend;
     private volatile List<DraDevice> devices = List.of();
 
@@ -57,9 +60,7 @@ public final class HealthStreams implements AutoCloseable {
 
     private synchronized void resendAll() {
         NodeWatchResourcesResponse m = message(devices);
-        for (Stream s : streams) {
-            s.send(m);
-        }
+        streams.forEach((s, version) -> s.send(version.apply(m)));
     }
 
     NodeWatchResourcesResponse message(List<DraDevice> list) {
@@ -80,7 +81,7 @@ public final class HealthStreams implements AutoCloseable {
             @Override
             public void nodeWatchResources(NodeWatchResourcesRequest request,
                                            StreamObserver<NodeWatchResourcesResponse> out) {
-                open(new Stream(out, m -> m));
+                open(out, m -> m);
             }
         };
     }
@@ -90,7 +91,7 @@ public final class HealthStreams implements AutoCloseable {
             @Override
             public void nodeWatchResources(com.example.vfio.proto.drahealth.v1alpha1.NodeWatchResourcesRequest request,
                     StreamObserver<com.example.vfio.proto.drahealth.v1alpha1.NodeWatchResourcesResponse> out) {
-                open(new Stream(out, HealthStreams::toV1alpha1));
+                open(out, HealthStreams::toV1alpha1);
             }
         };
     }
@@ -104,54 +105,17 @@ public final class HealthStreams implements AutoCloseable {
         }
     }
 
-    private synchronized void open(Stream s) {
-        streams.add(s);
-        s.observer.setOnCancelHandler(() -> streams.remove(s));
-        s.send(message(devices));
+    private synchronized void open(StreamObserver<?> out, Function<NodeWatchResourcesResponse, Object> version) {
+        ResponseStream<Object> s = new ResponseStream<>(out, streams::remove);
+        s.onCancel(() -> streams.remove(s));
+        streams.put(s, version);
+        s.send(version.apply(message(devices)));
     }
 
     @Override
     public void close() {
         resend.shutdownNow();
-        for (Stream s : streams) {
-            s.complete();
-        }
+        streams.keySet().forEach(ResponseStream::complete);
         streams.clear();
-    }
-
-    /** One open stream; sends are serialized (stream observers are not thread-safe). */
-    private final class Stream {
-        final ServerCallStreamObserver<Object> observer;
-        final java.util.function.Function<NodeWatchResourcesResponse, Object> version;
-        boolean done;
-
-        @SuppressWarnings("unchecked")
-        Stream(StreamObserver<?> out, java.util.function.Function<NodeWatchResourcesResponse, Object> version) {
-            this.observer = (ServerCallStreamObserver<Object>) out;
-            this.version = version;
-        }
-
-        synchronized void send(NodeWatchResourcesResponse m) {
-            if (done || observer.isCancelled()) {
-                return;
-            }
-            try {
-                observer.onNext(version.apply(m));
-            } catch (RuntimeException e) {
-                done = true;
-                streams.remove(this);
-            }
-        }
-
-        synchronized void complete() {
-            if (!done && !observer.isCancelled()) {
-                done = true;
-                try {
-                    observer.onCompleted();
-                } catch (RuntimeException ignored) {
-                    // gone already
-                }
-            }
-        }
     }
 }

@@ -1,13 +1,12 @@
 package com.example.vfio.dra;
 
+import com.example.vfio.plugin.AtomicFiles;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -127,18 +126,7 @@ public final class PreparedClaims {
     }
 
     private void save() throws IOException {
-        Files.createDirectories(file.getParent());
-        Path tmp = Files.createTempFile(file.getParent(), ".checkpoint-", ".tmp");
-        try {
-            Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter()
-                    .writeValueAsString(new Checkpoint(VERSION, new LinkedHashMap<>(claims))));
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.writeString(file, JSON.writerWithDefaultPrettyPrinter()
+                .writeValueAsString(new Checkpoint(VERSION, new LinkedHashMap<>(claims))));
     }
 }

@@ -1,5 +1,6 @@
 package com.example.vfio.dra;
 
+import com.example.vfio.kube.ApiErrors;
 import com.example.vfio.plugin.PluginMetrics;
 import io.fabric8.kubernetes.api.model.KubernetesResourceList;
 import io.fabric8.kubernetes.api.model.Node;
@@ -147,7 +148,7 @@ public final class SlicePublisher implements AutoCloseable {
                 return;
             }
             String problem = e instanceof KubernetesClientException k ? "cannot write the ResourceSlices of node "
-                    + nodeName + ": " + describe(k) : e.getMessage();
+                    + nodeName + ": " + ApiErrors.describe(k) : e.getMessage();
             if (!problem.equals(lastProblem)) {
                 LOG.warn("{} (retrying, at most {} ms apart)", problem, maxBackoff.toMillis());
                 lastProblem = problem;
@@ -248,17 +249,6 @@ public final class SlicePublisher implements AutoCloseable {
                 });
             }
         });
-    }
-
-    private static String describe(KubernetesClientException e) {
-        if (e.getCode() > 0) {
-            return "HTTP " + e.getCode() + " " + (e.getStatus() != null ? e.getStatus().getMessage() : e.getMessage());
-        }
-        Throwable root = e;
-        while (root.getCause() != null) {
-            root = root.getCause();
-        }
-        return root == e ? e.getMessage() : e.getMessage() + " (" + root + ")";
     }
 
     @Override

@@ -1,11 +1,8 @@
 package com.example.vfio.plugin;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -106,18 +103,7 @@ public final class CdiSpecs {
         if (json.equals(written.get(fileName)) && Files.exists(target)) {
             return;
         }
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, ".vfio-", ".tmp");
-        try {
-            Files.writeString(tmp, json, StandardCharsets.UTF_8);
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.writeString(target, json);
         written.put(fileName, json);
     }
 

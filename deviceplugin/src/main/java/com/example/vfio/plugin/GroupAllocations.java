@@ -169,7 +169,7 @@ public final class GroupAllocations {
                     throw new RefusedException(c.unit() + ": the device has no IOMMU group");
                 }
                 Hold h = holds.get(c.group());
-                if (h != null && (h.claim() == null || !h.claim().uid().equals(claim.uid()))) {
+                if (heldByAnother(h, claim)) {
                     throw new RefusedException(c.unit() + ": IOMMU group " + c.group() + " is held with "
                             + h.holders() + " by " + (h.claim() == null ? "a pod's " + h.resource() + " (device plugin)"
                             : h.holder()));
@@ -186,6 +186,11 @@ public final class GroupAllocations {
         if (changed) {
             fire();
         }
+    }
+
+    /** A hold that is not this claim's: a device plugin allocation or another claim. */
+    private static boolean heldByAnother(Hold h, DraClaim claim) {
+        return h != null && (h.claim() == null || !h.claim().uid().equals(claim.uid()));
     }
 
     /** Gives back every group of the claim (NodeUnprepareResources); an unknown claim changes nothing. */
@@ -221,7 +226,7 @@ public final class GroupAllocations {
                     continue;
                 }
                 Hold h = holds.get(c.group());
-                if (h != null && (h.claim() == null || !h.claim().uid().equals(claim.uid()))) {
+                if (heldByAnother(h, claim)) {
                     LOG.warn("IOMMU group {} of prepared claim {} is also held with {} by {}", c.group(), claim.name(),
                             h.holders(), h.holder());
                     continue;

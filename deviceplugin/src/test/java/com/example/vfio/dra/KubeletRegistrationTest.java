@@ -111,6 +111,36 @@ class KubeletRegistrationTest {
     }
 
     @Test
+    void both_health_streams_report_every_published_device_with_its_reason() throws Exception {
+        KubeletRegistration r = start();
+        com.example.vfio.plugin.PublishedDevice bad = com.example.vfio.plugin.PublishedDevice.device("0000:41:00.0", false,
+                "bound to nvidia, not a VFIO driver", 0, "14", List.of());
+        health.update(List.of(new DraDevice("pci-0000-41-00-0", "gpu", bad, java.util.Map.of(),
+                new DraDevice.Taint("NotViable", bad.reason()))));
+
+        ManagedChannel ch = sockets.dial(r.paths().draSocket());
+        try {
+            var v1 = com.example.vfio.proto.drahealth.v1.DRAResourceHealthGrpc.newBlockingStub(ch)
+                    .withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .nodeWatchResources(com.example.vfio.proto.drahealth.v1.NodeWatchResourcesRequest.getDefaultInstance())
+                    .next().getDevices(0);
+            assertThat(v1.getDevice().getPoolName()).isEqualTo("node-a");
+            assertThat(v1.getDevice().getDeviceName()).isEqualTo("pci-0000-41-00-0");
+            assertThat(v1.getHealth()).isEqualTo(com.example.vfio.proto.drahealth.v1.HealthStatus.UNHEALTHY);
+            assertThat(v1.getMessage()).isEqualTo("bound to nvidia, not a VFIO driver");
+            assertThat(v1.getHealthCheckTimeoutSeconds()).isEqualTo(30);
+            var alpha = com.example.vfio.proto.drahealth.v1alpha1.DRAResourceHealthGrpc.newBlockingStub(ch)
+                    .withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .nodeWatchResources(com.example.vfio.proto.drahealth.v1alpha1.NodeWatchResourcesRequest.getDefaultInstance())
+                    .next().getDevices(0);
+            assertThat(alpha.getHealth()).isEqualTo(com.example.vfio.proto.drahealth.v1alpha1.HealthStatus.UNHEALTHY);
+            assertThat(alpha.getMessage()).isEqualTo("bound to nvidia, not a VFIO driver");
+        } finally {
+            UnixSockets.shutdown(ch);
+        }
+    }
+
+    @Test
     void a_socket_file_someone_removed_is_served_again() throws Exception {
         KubeletRegistration r = start();
         Object before = KubeletWatcher.fileKey(r.paths().registrationSocket());

@@ -1,15 +1,11 @@
 package com.example.vfio.e2e;
 
-import com.example.vfio.api.DesiredDevice;
-import com.example.vfio.api.PublishWith;
 import com.example.vfio.api.VfioNodeState;
-import com.example.vfio.api.VfioNodeStateSpec;
 import com.example.vfio.dra.DraHosts;
 import com.example.vfio.pci.FakeHost;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.resource.v1.ResourceClaim;
 import io.fabric8.kubernetes.api.model.resource.v1.ResourceSlice;
@@ -66,16 +62,8 @@ class DraKubeletTest {
         host = DraHosts.gpuServer(dir.resolve("host"));
         client.resource(new NodeBuilder().withNewMetadata().withName(NODE).endMetadata().build()).create();
         client.resource(new NamespaceBuilder().withNewMetadata().withName(NS).endMetadata().build()).create();
-        List<DesiredDevice> devices = new ArrayList<>();
-        for (String a : List.of(DraHosts.GPU_A, DraHosts.GPU_A_SIBLING, DraHosts.GPU_B, DraHosts.GPU_HOST_DRIVER)) {
-            DesiredDevice d = new DesiredDevice(a, "vfio-pci", "gpu", "gpus", null, null, null, null);
-            d.setPublishWith(PublishWith.DRA);
-            devices.add(d);
-        }
-        VfioNodeState state = new VfioNodeState();
-        state.setMetadata(new ObjectMetaBuilder().withName(NODE).build());
-        state.setSpec(new VfioNodeStateSpec(devices));
-        client.resource(state).create();
+        DraSpecs.write(client, NODE, DraSpecs.dra("gpu", DraHosts.GPU_A, DraHosts.GPU_A_SIBLING, DraHosts.GPU_B,
+                DraHosts.GPU_HOST_DRIVER));
         kubelet = KubeletDra.start(dir, kubeconfig, NODE);
         daemon = startDaemon();
     }
@@ -84,8 +72,7 @@ class DraKubeletTest {
 
     VfioNodeProcess startDaemon() {
         daemonStarts++;
-        return kubelet.startDaemon(kubeconfig, dir.resolve("daemon-" + daemonStarts + ".log"), List.of("--root", host.path().toString(),
-                "--node-name", NODE, "--no-binding", "--metrics-port", "0", "--rescan-interval", "1s"));
+        return kubelet.startDaemon(kubeconfig, dir.resolve("daemon-" + daemonStarts + ".log"), host.path(), NODE);
     }
 
     @AfterAll

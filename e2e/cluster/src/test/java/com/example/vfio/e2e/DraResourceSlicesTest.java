@@ -3,7 +3,6 @@ package com.example.vfio.e2e;
 import com.example.vfio.api.DesiredDevice;
 import com.example.vfio.api.PublishWith;
 import com.example.vfio.api.VfioNodeState;
-import com.example.vfio.api.VfioNodeStateSpec;
 import com.example.vfio.dra.DraDevice;
 import com.example.vfio.dra.DraHosts;
 import com.example.vfio.dra.PoolLayout;
@@ -11,7 +10,6 @@ import com.example.vfio.dra.ResourceSlices;
 import com.example.vfio.pci.FakeHost;
 import com.example.vfio.plugin.PublishedDevice;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.resource.v1.Device;
 import io.fabric8.kubernetes.api.model.resource.v1.DeviceAttribute;
 import io.fabric8.kubernetes.api.model.resource.v1.ResourceSlice;
@@ -82,20 +80,11 @@ class DraResourceSlicesTest {
     }
 
     static List<DesiredDevice> gpuEntries(String... addresses) {
-        List<DesiredDevice> out = new ArrayList<>();
-        for (String a : addresses) {
-            DesiredDevice d = new DesiredDevice(a, "vfio-pci", "gpu", "gpus", null, null, null, null);
-            d.setPublishWith(PublishWith.DRA);
-            out.add(d);
-        }
-        return out;
+        return DraSpecs.dra("gpu", addresses);
     }
 
     void writeSpec(List<DesiredDevice> devices) {
-        VfioNodeState state = new VfioNodeState();
-        state.setMetadata(new ObjectMetaBuilder().withName(NODE).build());
-        state.setSpec(new VfioNodeStateSpec(devices));
-        client.resource(state).fieldManager("vfio-e2e-operator").forceConflicts().serverSideApply();
+        DraSpecs.write(client, NODE, devices);
     }
 
     List<ResourceSlice> slices() {

@@ -1,16 +1,11 @@
 package com.example.vfio.e2e;
 
-import com.example.vfio.api.DesiredDevice;
-import com.example.vfio.api.PublishWith;
-import com.example.vfio.api.VfioNodeState;
-import com.example.vfio.api.VfioNodeStateSpec;
 import com.example.vfio.dra.DraHosts;
 import com.example.vfio.pci.FakeHost;
 import com.example.vfio.planning.DraDeviceClasses;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.resource.v1.DeviceClass;
 import io.fabric8.kubernetes.api.model.resource.v1.DeviceRequestAllocationResult;
@@ -85,20 +80,10 @@ class DraSchedulerTest {
         DeviceClass gpuClass = DraDeviceClasses.of("gpu");
         client.resource(gpuClass).fieldValidation(FieldValidateable.Validation.STRICT).createOr(c -> c.update());
 
-        List<DesiredDevice> devices = new ArrayList<>();
-        for (String a : List.of(DraHosts.GPU_A, DraHosts.GPU_A_SIBLING, DraHosts.GPU_B, DraHosts.GPU_HOST_DRIVER,
-                DraHosts.GPU_GRACE)) {
-            DesiredDevice d = new DesiredDevice(a, "vfio-pci", "gpu", "gpus", null, null, null, null);
-            d.setPublishWith(PublishWith.DRA);
-            devices.add(d);
-        }
-        VfioNodeState state = new VfioNodeState();
-        state.setMetadata(new ObjectMetaBuilder().withName(NODE).build());
-        state.setSpec(new VfioNodeStateSpec(devices));
-        client.resource(state).create();
+        DraSpecs.write(client, NODE, DraSpecs.dra("gpu", DraHosts.GPU_A, DraHosts.GPU_A_SIBLING, DraHosts.GPU_B,
+                DraHosts.GPU_HOST_DRIVER, DraHosts.GPU_GRACE));
         kubelet = KubeletDra.start(dir, kubeconfig, NODE);
-        daemon = kubelet.startDaemon(kubeconfig, dir.resolve("daemon.log"), List.of("--root", host.path().toString(),
-                "--node-name", NODE, "--no-binding", "--metrics-port", "0", "--rescan-interval", "1s"));
+        daemon = kubelet.startDaemon(kubeconfig, dir.resolve("daemon.log"), host.path(), NODE);
         await().atMost(Duration.ofSeconds(90)).until(() -> client.resources(ResourceSlice.class)
                 .withField("spec.nodeName", NODE).list().getItems().size() == 2);
         scheduler = SchedulerProcess.start(cluster, dir);

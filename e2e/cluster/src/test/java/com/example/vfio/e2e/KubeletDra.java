@@ -99,6 +99,12 @@ public final class KubeletDra implements AutoCloseable {
                 args);
     }
 
+    /** The daemon of {@code node} on the host {@code root}, as a test runs it: no binding, no metrics port, 1 s rescans. */
+    public VfioNodeProcess startDaemon(Path kubeconfig, Path log, Path root, String node) {
+        return startDaemon(kubeconfig, log, List.of("--root", root.toString(), "--node-name", node, "--no-binding",
+                "--metrics-port", "0", "--rescan-interval", "1s"));
+    }
+
     /** A path of the namespace (under /var/lib/kubelet/plugins or /var/run/cdi) as this test sees it. */
     public Path outside(String pathInNamespace) {
         if (pathInNamespace.startsWith(PLUGINS + "/")) {
