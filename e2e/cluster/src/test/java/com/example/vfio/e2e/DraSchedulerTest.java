@@ -86,6 +86,9 @@ class DraSchedulerTest {
         daemon = kubelet.startDaemon(kubeconfig, dir.resolve("daemon.log"), host.path(), NODE);
         await().atMost(Duration.ofSeconds(90)).until(() -> client.resources(ResourceSlice.class)
                 .withField("spec.nodeName", NODE).list().getItems().size() == 2);
+        // as a kubelet would, the harness prepares only once the driver is registered (a kubelet retries the pod)
+        JsonNode registered = kubelet.command("wait-registered vfio.example.com 90");
+        assertThat(registered.path("ok").asBoolean()).as(registered.toString()).isTrue();
         scheduler = SchedulerProcess.start(cluster, dir);
     }
 
