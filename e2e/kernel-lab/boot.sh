@@ -46,10 +46,10 @@ LAB_QEMU_DEVICES=(
     -device edu,bus=pcie.0,addr=0x5
 )
 
-# lab_boot INPUT_DIR SCRIPT RESULTS_DIR TIMEOUT_S: boots a guest that sees INPUT_DIR read-only at
-# /run/lab, RESULTS_DIR read-write at /run/lab-results and the lab's module tree ($LAB_MODULES) at
-# /lib/modules, and runs /run/lab/SCRIPT inside its chroot of the host root. Console goes to
-# RESULTS_DIR/console.log. Never runs longer than TIMEOUT_S.
+# lab_boot INPUT_DIR SCRIPT RESULTS_DIR TIMEOUT_S: boots a guest (with LAB_QEMU_EXTRA's devices too, when set)
+# that sees INPUT_DIR read-only at /run/lab, RESULTS_DIR read-write at /run/lab-results and the lab's module
+# tree ($LAB_MODULES) at /lib/modules, and runs /run/lab/SCRIPT inside its chroot of the host root. Console
+# goes to RESULTS_DIR/console.log. Never runs longer than TIMEOUT_S.
 # no_timer_check: on a busy host the emulated CPU can miss the IO-APIC timer test, and the
 # kernel then panics ("timer doesn't work through Interrupt-remapped IO-APIC"); seen here.
 # No AVX: QEMU 7.2 was the first to emulate AVX/AVX2 in TCG, and a JIT-compiled JVM method
@@ -71,6 +71,6 @@ lab_boot() {
         -device virtio-9p-pci,fsdev=results,mount_tag=results,bus=pcie.0,addr=0x11 \
         -fsdev "local,id=labmodules,path=$LAB_MODULES/lib/modules,security_model=none,readonly=on,multidevs=remap" \
         -device virtio-9p-pci,fsdev=labmodules,mount_tag=labmodules,bus=pcie.0,addr=0x13 \
-        "${LAB_QEMU_DEVICES[@]}" \
+        "${LAB_QEMU_DEVICES[@]}" ${LAB_QEMU_EXTRA[@]+"${LAB_QEMU_EXTRA[@]}"} \
         </dev/null >"$results/qemu.log" 2>&1
 }

@@ -6,7 +6,8 @@ LAB_MODULES=$WORK_DIR/modules
 KERNEL_META=linux-image-6.12-amd64
 HEADERS_META=linux-headers-6.12-amd64
 LAB_PACKAGES=(qemu-system-x86 busybox-static cpio kmod tiny-initramfs gcc make libc6-dev jq
-              "$KERNEL_META" "$HEADERS_META")
+              "$KERNEL_META" "$HEADERS_META"
+              openssl curl) # the DRA check's API server on the host (dra.sh)
 
 log() { printf '[kernel-lab %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -617,4 +617,6 @@ else
     lab_release "$TESTDEV_RP"; lab_release "$TESTDEV_BR"
     [[ $(drv "$E1000") == e1000 ]] || { lab_release "$E1000"; }
 fi
+
+source "$IN/dra-checks.sh" # 6. DRA (a block of its own)
 echo DONE >>"$CHECKS"

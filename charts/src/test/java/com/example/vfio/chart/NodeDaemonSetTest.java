@@ -109,26 +109,32 @@ class NodeDaemonSetTest {
     void bindingMountsHostSysWritableAndEveryOtherHostDirectoryReadOnly() {
         DaemonSet daemonSet = daemonSet(ChartUnderTest.render());
 
-        assertThat(hostPathsByMount(daemonSet)).containsExactlyInAnyOrderEntriesOf(Map.of(
-                "/host/sys", "/sys",
-                "/host/dev", "/dev",
-                "/host/proc", "/proc",
-                "/host/lib/modules", "/lib/modules",
-                "/lib/modules", "/lib/modules",
-                "/var/lib/vfio-passthrough", "/var/lib/vfio-passthrough",
-                "/var/lib/kubelet/device-plugins", "/var/lib/kubelet/device-plugins",
-                "/var/lib/kubelet/pod-resources", "/var/lib/kubelet/pod-resources",
-                "/tmp", "<emptyDir>"));
-        assertThat(readOnlyByMount(daemonSet)).containsExactlyInAnyOrderEntriesOf(Map.of(
-                "/host/sys", false,                         // driver_override, unbind, drivers_probe
-                "/host/dev", true,
-                "/host/proc", true,
-                "/host/lib/modules", true,
-                "/lib/modules", true,
-                "/var/lib/vfio-passthrough", false,         // the binding journal
-                "/var/lib/kubelet/device-plugins", false,   // the plugin's sockets
-                "/var/lib/kubelet/pod-resources", true,
-                "/tmp", false));
+        assertThat(hostPathsByMount(daemonSet)).containsExactlyInAnyOrderEntriesOf(Map.ofEntries(
+                Map.entry("/host/sys", "/sys"),
+                Map.entry("/host/dev", "/dev"),
+                Map.entry("/host/proc", "/proc"),
+                Map.entry("/host/lib/modules", "/lib/modules"),
+                Map.entry("/lib/modules", "/lib/modules"),
+                Map.entry("/var/lib/vfio-passthrough", "/var/lib/vfio-passthrough"),
+                Map.entry("/var/lib/kubelet/device-plugins", "/var/lib/kubelet/device-plugins"),
+                Map.entry("/var/lib/kubelet/pod-resources", "/var/lib/kubelet/pod-resources"),
+                Map.entry("/var/lib/kubelet/plugins", "/var/lib/kubelet/plugins"),
+                Map.entry("/var/lib/kubelet/plugins_registry", "/var/lib/kubelet/plugins_registry"),
+                Map.entry("/var/run/cdi", "/var/run/cdi"),
+                Map.entry("/tmp", "<emptyDir>")));
+        assertThat(readOnlyByMount(daemonSet)).containsExactlyInAnyOrderEntriesOf(Map.ofEntries(
+                Map.entry("/host/sys", false),                         // driver_override, unbind, drivers_probe
+                Map.entry("/host/dev", true),
+                Map.entry("/host/proc", true),
+                Map.entry("/host/lib/modules", true),
+                Map.entry("/lib/modules", true),
+                Map.entry("/var/lib/vfio-passthrough", false),         // the binding journal
+                Map.entry("/var/lib/kubelet/device-plugins", false),   // the plugin's sockets
+                Map.entry("/var/lib/kubelet/pod-resources", true),
+                Map.entry("/var/lib/kubelet/plugins", false),          // the DRA socket, checkpoint, device metadata
+                Map.entry("/var/lib/kubelet/plugins_registry", false), // the registration socket
+                Map.entry("/var/run/cdi", false),                      // CDI specs of prepared claims
+                Map.entry("/tmp", false)));
     }
 
     @Test
@@ -160,7 +166,8 @@ class NodeDaemonSetTest {
         Map<String, Boolean> readOnly = readOnlyByMount(daemonSet);
         assertThat(readOnly).doesNotContainKeys("/var/lib/vfio-passthrough", "/lib/modules");
         readOnly.forEach((mount, ro) -> {
-            if (mount.equals("/var/lib/kubelet/device-plugins") || mount.equals("/tmp")) {
+            if (java.util.Set.of("/var/lib/kubelet/device-plugins", "/tmp", "/var/lib/kubelet/plugins",
+                    "/var/lib/kubelet/plugins_registry", "/var/run/cdi").contains(mount)) {
                 assertThat(ro).as(mount).isFalse();
             } else {
                 assertThat(ro).as(mount + " is read-only without binding").isTrue();
@@ -185,6 +192,33 @@ class NodeDaemonSetTest {
         Volume journal = pod(daemonSet).getVolumes().stream()
                 .filter(v -> v.getName().equals("binding-journal")).findFirst().orElseThrow();
         assertThat(journal.getHostPath().getType()).isEqualTo("DirectoryOrCreate");
+    }
+
+    @Test
+    void draMountsTheKubeletsPluginDirectoriesAtTheirHostPathsAndTellsTheAgentWhere() {
+        DaemonSet daemonSet = daemonSet(ChartUnderTest.render().values("everything-on.yaml").set("dra.cdiDir", "/run/cdi"));
+
+        // the DRA socket's path is handed to the kubelet: the same path inside and outside
+        assertThat(hostPathsByMount(daemonSet))
+                .containsEntry("/var/lib/k0s/kubelet/plugins", "/var/lib/k0s/kubelet/plugins")
+                .containsEntry("/var/lib/k0s/kubelet/plugins_registry", "/var/lib/k0s/kubelet/plugins_registry")
+                .containsEntry("/run/cdi", "/run/cdi");
+        assertThat(agent(daemonSet).getArgs()).contains("--kubelet-plugins-dir=/var/lib/k0s/kubelet/plugins",
+                "--kubelet-registry-dir=/var/lib/k0s/kubelet/plugins_registry", "--dra-cdi-dir=/run/cdi")
+                .doesNotContain("--no-dra");
+        assertThat(pod(daemonSet).getVolumes()).filteredOn(v -> List.of("kubelet-plugins", "kubelet-plugins-registry", "cdi")
+                .contains(v.getName())).hasSize(3).allSatisfy(v -> assertThat(v.getHostPath().getType())
+                .isEqualTo("DirectoryOrCreate"));
+    }
+
+    @Test
+    void draOffMountsNoKubeletPluginDirectoryAndTurnsDraOffInTheAgent() {
+        DaemonSet daemonSet = daemonSet(ChartUnderTest.render().set("dra.enabled", false));
+
+        assertThat(hostPathsByMount(daemonSet)).doesNotContainKeys("/var/lib/kubelet/plugins",
+                "/var/lib/kubelet/plugins_registry", "/var/run/cdi");
+        assertThat(agent(daemonSet).getArgs()).contains("--no-dra")
+                .noneMatch(a -> a.startsWith("--kubelet-plugins-dir") || a.startsWith("--dra-cdi-dir"));
     }
 
     @Test

@@ -36,6 +36,9 @@ class OperatorDeploymentTest {
         assertThat(env(operator, "POD_NAME").getValueFrom().getFieldRef().getFieldPath())
                 .as("the leader-election identity").isEqualTo("metadata.name");
         assertThat(env(operator, "OPERATOR_SSA").getValue()).isEqualTo("true");
+        assertThat(env(operator, "OPERATOR_DRA").getValue()).as("DeviceClasses of DRA resources").isEqualTo("true");
+        assertThat(env(operator(deployment(ChartUnderTest.render().set("dra.enabled", false))), "OPERATOR_DRA").getValue())
+                .isEqualTo("false");
     }
 
     @Test

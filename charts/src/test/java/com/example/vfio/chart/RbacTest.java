@@ -39,11 +39,7 @@ class RbacTest {
         return grants;
     }
 
-    @Test
-    void nodeAgentMayReadVfioNodeStatesAndWriteOnlyTheirStatusAndEvents() {
-        ClusterRole role = ChartUnderTest.render().objects().named(ClusterRole.class, NODE_ROLE);
-
-        assertThat(grants(role.getRules())).containsExactlyInAnyOrder(
+    private static final List<String> NODE_GRANTS = List.of(
                 "vfio.example.com/vfionodestates:get",
                 "vfio.example.com/vfionodestates:list",
                 "vfio.example.com/vfionodestates:watch",
@@ -52,13 +48,43 @@ class RbacTest {
                 "vfio.example.com/vfionodestates/status:patch",
                 "core/events:create",
                 "core/events:patch");
+
+    @Test
+    void nodeAgentMayReadVfioNodeStatesAndWriteOnlyTheirStatusAndEvents() {
+        ClusterRole role = ChartUnderTest.render().set("dra.enabled", false).objects().named(ClusterRole.class, NODE_ROLE);
+
+        assertThat(grants(role.getRules())).containsExactlyInAnyOrderElementsOf(NODE_GRANTS);
+    }
+
+    @Test
+    void withDraTheNodeAgentAlsoWritesResourceSlicesAndReadsClaimsAndItsNodeAndNothingMore() {
+        ClusterRole role = ChartUnderTest.render().objects().named(ClusterRole.class, NODE_ROLE);
+
+        Set<String> dra = grants(role.getRules());
+        dra.removeAll(NODE_GRANTS);
+        assertThat(dra).containsExactlyInAnyOrder(
+                "resource.k8s.io/resourceslices:list",
+                "resource.k8s.io/resourceslices:watch",
+                "resource.k8s.io/resourceslices:create",
+                "resource.k8s.io/resourceslices:update",
+                "resource.k8s.io/resourceslices:delete",
+                "resource.k8s.io/resourceclaims:get",
+                "core/nodes:get");
     }
 
     @Test
     void operatorWritesNodeStateSpecsAndPolicyStatusAndEventsAndOnlyReadsNodes() {
         ClusterRole role = ChartUnderTest.render().objects().named(ClusterRole.class, OPERATOR_ROLE);
 
-        assertThat(grants(role.getRules())).containsExactlyInAnyOrder(
+        Set<String> granted = grants(role.getRules());
+        assertThat(granted).as("the DeviceClasses of DRA resources").contains(
+                "resource.k8s.io/deviceclasses:list",
+                "resource.k8s.io/deviceclasses:watch",
+                "resource.k8s.io/deviceclasses:create",
+                "resource.k8s.io/deviceclasses:update",
+                "resource.k8s.io/deviceclasses:delete");
+        assertThat(grants(ChartUnderTest.render().set("dra.enabled", false).objects()
+                .named(ClusterRole.class, OPERATOR_ROLE).getRules())).containsExactlyInAnyOrder(
                 "vfio.example.com/vfiobindingpolicies:get",
                 "vfio.example.com/vfiobindingpolicies:list",
                 "vfio.example.com/vfiobindingpolicies:watch",

@@ -14,7 +14,8 @@ import java.util.Objects;
  * or, in standalone mode, by the node daemon's own planner. Devices not listed are left as they are.
  *
  * <p>Defaults are kept as absent so that a node with thousands of entries stays small: {@code allocationUnit:
- * Device}, {@code managed: true} and {@code force: false} read back as null; use the {@code effective*} methods.
+ * Device}, {@code publishWith: DevicePlugin}, {@code managed: true} and {@code force: false} read back as null; use the
+ * {@code effective*} methods.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @ValidationRule(value = "self.driver == 'host' || has(self.resourceName) || has(self.companionOf)",
@@ -38,6 +39,9 @@ public class DesiredDevice {
     private String policy;
 
     private AllocationUnit allocationUnit;
+
+    @JsonPropertyDescription("The kubelet API the resource is published through on this node (absent: DevicePlugin).")
+    private PublishWith publishWith;
 
     @JsonPropertyDescription("false: never rebind, only check and publish.")
     private Boolean managed;
@@ -76,6 +80,10 @@ public class DesiredDevice {
     public void setAllocationUnit(AllocationUnit allocationUnit) {
         this.allocationUnit = allocationUnit == AllocationUnit.Device ? null : allocationUnit;
     }
+    public PublishWith getPublishWith() { return publishWith; }
+    public void setPublishWith(PublishWith publishWith) {
+        this.publishWith = publishWith == PublishWith.DevicePlugin ? null : publishWith;
+    }
     public Boolean getManaged() { return managed; }
     public void setManaged(Boolean managed) { this.managed = Boolean.TRUE.equals(managed) ? null : managed; }
     public Boolean getForce() { return force; }
@@ -86,6 +94,14 @@ public class DesiredDevice {
     @JsonIgnore public boolean effectiveManaged() { return managed == null || managed; }
     @JsonIgnore public boolean effectiveForce() { return force != null && force; }
     @JsonIgnore public AllocationUnit effectiveAllocationUnit() { return allocationUnit == null ? AllocationUnit.Device : allocationUnit; }
+    @JsonIgnore public PublishWith effectivePublishWith() { return publishWith == null ? PublishWith.DevicePlugin : publishWith; }
+    /** A copy of every field (entries are mutable beans). */
+    public DesiredDevice copy() {
+        DesiredDevice d = new DesiredDevice(address, driver, resourceName, policy, allocationUnit, managed, force, companionOf);
+        d.setPublishWith(publishWith);
+        return d;
+    }
+
     @JsonIgnore public boolean isCompanion() { return companionOf != null; }
     @JsonIgnore public boolean isHost() { return Drivers.HOST.equals(driver); }
 
@@ -93,18 +109,19 @@ public class DesiredDevice {
     public boolean equals(Object o) {
         return o instanceof DesiredDevice d && Objects.equals(address, d.address) && Objects.equals(driver, d.driver)
                 && Objects.equals(resourceName, d.resourceName) && Objects.equals(policy, d.policy)
-                && allocationUnit == d.allocationUnit && Objects.equals(managed, d.managed) && Objects.equals(force, d.force)
+                && allocationUnit == d.allocationUnit && publishWith == d.publishWith && Objects.equals(managed, d.managed) && Objects.equals(force, d.force)
                 && Objects.equals(companionOf, d.companionOf);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(address, driver, resourceName, policy, allocationUnit, managed, force, companionOf);
+        return Objects.hash(address, driver, resourceName, policy, allocationUnit, publishWith, managed, force, companionOf);
     }
 
     @Override
     public String toString() {
-        return address + "->" + driver + (resourceName == null ? "" : " as " + resourceName) + " (policy " + policy
+        return address + "->" + driver + (resourceName == null ? "" : " as " + resourceName
+                + (publishWith == null ? "" : " through " + publishWith)) + " (policy " + policy
                 + (companionOf == null ? "" : ", companion of " + companionOf) + ")";
     }
 }

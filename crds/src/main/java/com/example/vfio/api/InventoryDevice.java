@@ -15,12 +15,14 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * &lt;address&gt; &lt;vendor&gt;:&lt;device&gt; &lt;class&gt; &lt;driver or -&gt; [vfio] [viable] [group=G] [numa=N] [auto=D] [host=D]
- *     [resource=R] [health=Healthy|Unhealthy] [held=TEXT]
+ *     [resource=R] [dra] [health=Healthy|Unhealthy] [held=TEXT]
  * </pre>
  *
  * e.g. {@code 0000:41:00.0 10de:2330 030200 vfio-pci vfio viable group=14 numa=0 resource=gpu health=Healthy}.
  * Flags appear only when true or known; an unknown id prints {@code ?}; {@code auto=} is left out when the
- * device is on that driver already. Why a device is not usable is in {@code status.problems}, not here.
+ * device is on that driver already; {@code dra} says the resource is published through DRA (ResourceSlices), and then
+ * {@code held=claim:<namespace>/<name>} names the ResourceClaim prepared with the device. Why a device is not usable
+ * is in {@code status.problems}, not here.
  */
 public class InventoryDevice {
     private static final Pattern ADDRESS = Pattern.compile(DeviceSelector.ADDRESS_REGEX);
@@ -41,6 +43,7 @@ public class InventoryDevice {
     private Boolean viable;
     private String recommended;
     private String resource;
+    private Boolean dra;
     private Health health;
     private String allocatedTo;
 
@@ -90,6 +93,9 @@ public class InventoryDevice {
     /** Resource the device is published under; null when not published. */
     public String getResource() { return resource; }
     public void setResource(String resource) { this.resource = resource; }
+    /** TRUE when the resource is published through DRA, otherwise null. */
+    public Boolean getDra() { return dra; }
+    public void setDra(Boolean dra) { this.dra = Boolean.TRUE.equals(dra) ? Boolean.TRUE : null; }
     public Health getHealth() { return health; }
     public void setHealth(Health health) { this.health = health; }
     /** Who holds the device ({@code held=}), without spaces; null when free. */
@@ -118,6 +124,9 @@ public class InventoryDevice {
         flag(b, "auto", Objects.equals(recommended, driver) ? null : recommended);
         flag(b, "host", hostDriver);
         flag(b, "resource", resource);
+        if (Boolean.TRUE.equals(dra)) {
+            b.append(" dra");
+        }
         flag(b, "health", health == null ? null : health.name());
         flag(b, "held", allocatedTo);
         return b.toString();
@@ -171,6 +180,7 @@ public class InventoryDevice {
                 case "auto" -> d.recommended = driverName(line, key, value);
                 case "host" -> d.hostDriver = driverName(line, key, value);
                 case "resource" -> d.resource = valued(line, key, value, null, "a resource name");
+                case "dra" -> d.dra = flagOnly(line, token, value);
                 case "health" -> {
                     if (!"Healthy".equals(value) && !"Unhealthy".equals(value)) {
                         throw bad(line, "health must be Healthy or Unhealthy, not '" + value + "'");
@@ -243,14 +253,14 @@ public class InventoryDevice {
                 && Objects.equals(driver, d.driver) && Objects.equals(hostDriver, d.hostDriver)
                 && Objects.equals(vfio, d.vfio) && Objects.equals(group, d.group) && Objects.equals(numa, d.numa)
                 && Objects.equals(viable, d.viable) && Objects.equals(recommended, d.recommended)
-                && Objects.equals(resource, d.resource) && health == d.health
+                && Objects.equals(resource, d.resource) && Objects.equals(dra, d.dra) && health == d.health
                 && Objects.equals(allocatedTo, d.allocatedTo);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(address, vendor, device, classCode, driver, hostDriver, vfio, group, numa, viable,
-                recommended, resource, health, allocatedTo);
+                recommended, resource, dra, health, allocatedTo);
     }
 
     @Override

@@ -51,6 +51,10 @@ public class VfioBindingPolicySpec {
     @Default("Device")
     private AllocationUnit allocationUnit;
 
+    @JsonPropertyDescription("Which kubelet API publishes the resource: DevicePlugin (any Kubernetes release) or DRA (ResourceSlices of driver vfio.example.com and a DeviceClass serving the extended resource, Kubernetes 1.37+). The oldest policy naming a resource decides for all of them.")
+    @Default("DevicePlugin")
+    private PublishWith publishWith;
+
     @JsonPropertyDescription("Higher wins where policies overlap; equal priorities wanting different drivers or resources are a conflict.")
     @Default("0")
     @Min(MIN_PRIORITY)
@@ -75,6 +79,8 @@ public class VfioBindingPolicySpec {
     public void setCompanions(Companions companions) { this.companions = companions; }
     public AllocationUnit getAllocationUnit() { return allocationUnit; }
     public void setAllocationUnit(AllocationUnit allocationUnit) { this.allocationUnit = allocationUnit; }
+    public PublishWith getPublishWith() { return publishWith; }
+    public void setPublishWith(PublishWith publishWith) { this.publishWith = publishWith; }
     public Integer getPriority() { return priority; }
     public void setPriority(Integer priority) { this.priority = priority; }
     public Boolean getForce() { return force; }
@@ -85,6 +91,7 @@ public class VfioBindingPolicySpec {
     @JsonIgnore public boolean effectiveManaged() { return managed == null || managed; }
     @JsonIgnore public Companions effectiveCompanions() { return companions == null ? Companions.Ignore : companions; }
     @JsonIgnore public AllocationUnit effectiveAllocationUnit() { return allocationUnit == null ? AllocationUnit.Device : allocationUnit; }
+    @JsonIgnore public PublishWith effectivePublishWith() { return publishWith == null ? PublishWith.DevicePlugin : publishWith; }
     @JsonIgnore public int effectivePriority() { return priority == null ? 0 : priority; }
     @JsonIgnore public boolean effectiveForce() { return force != null && force; }
 
@@ -92,12 +99,14 @@ public class VfioBindingPolicySpec {
     public boolean equals(Object o) {
         return o instanceof VfioBindingPolicySpec s && Objects.equals(nodeSelector, s.nodeSelector) && Objects.equals(selector, s.selector)
                 && Objects.equals(driver, s.driver) && Objects.equals(resourceName, s.resourceName) && Objects.equals(managed, s.managed)
-                && companions == s.companions && allocationUnit == s.allocationUnit && Objects.equals(priority, s.priority)
+                && companions == s.companions && allocationUnit == s.allocationUnit && publishWith == s.publishWith
+                && Objects.equals(priority, s.priority)
                 && Objects.equals(force, s.force);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(nodeSelector, selector, driver, resourceName, managed, companions, allocationUnit, priority, force);
+        return Objects.hash(nodeSelector, selector, driver, resourceName, managed, companions, allocationUnit, publishWith, priority,
+                force);
     }
 }

@@ -21,7 +21,8 @@ public class VfioNodeStateStatus {
     private Boolean iommuEnabled;
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
     @JsonPropertyDescription("One line per PCI function: <address> <vendor>:<device> <class> <driver or -> [vfio] [viable]"
-            + " [group=G] [numa=N] [auto=D] [host=D] [resource=R] [health=Healthy|Unhealthy] [held=TEXT].")
+            + " [group=G] [numa=N] [auto=D] [host=D] [resource=R] [dra] [health=Healthy|Unhealthy] [held=TEXT];"
+            + " dra: published through DRA, then held=claim:<namespace>/<name> is the ResourceClaim it is prepared for.")
     private List<InventoryDevice> devices = new ArrayList<>();
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
     @JsonPropertyDescription("Why devices are not usable: only devices with something their line does not say.")

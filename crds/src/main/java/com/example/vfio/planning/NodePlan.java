@@ -31,7 +31,6 @@ public record NodePlan(String nodeName, List<DesiredDevice> devices, List<PlanCo
 
     /** A fresh, mutable spec object holding copies of {@link #devices()}. */
     public VfioNodeStateSpec toSpec() {
-        return new VfioNodeStateSpec(devices.stream().map(d -> new DesiredDevice(d.getAddress(), d.getDriver(),
-                d.getResourceName(), d.getPolicy(), d.getAllocationUnit(), d.getManaged(), d.getForce(), d.getCompanionOf())).toList());
+        return new VfioNodeStateSpec(devices.stream().map(DesiredDevice::copy).toList());
     }
 }

@@ -4,6 +4,7 @@ import com.example.vfio.api.AllocationUnit;
 import com.example.vfio.api.Companions;
 import com.example.vfio.api.DesiredDevice;
 import com.example.vfio.api.Drivers;
+import com.example.vfio.api.PublishWith;
 import com.example.vfio.api.VfioBindingPolicy;
 import com.example.vfio.api.VfioBindingPolicySpec;
 
@@ -37,7 +38,9 @@ public final class NodePlanner {
      * <ol>
      * <li>Policies that fail {@link PolicyValidator} are left out ({@link PolicyProblem#INVALID_SPEC}); so is any policy
      * whose resourceName is already used, by an older policy (creationTimestamp, then name), with a different
-     * allocationUnit ({@link PolicyProblem#RESOURCE_UNIT_MISMATCH}). These problems do not depend on the node.</li>
+     * allocationUnit ({@link PolicyProblem#RESOURCE_UNIT_MISMATCH}) or publishWith ({@link PolicyProblem#RESOURCE_PUBLISH_MISMATCH}:
+     * the kubelet must never see one resource from a device plugin and from DRA on one node, and the DeviceClass that
+     * serves the extended resource is cluster-wide). These problems do not depend on the node.</li>
      * <li>A policy applies when its nodeSelector matches {@code nodeLabels} (no selector: every node); it claims every
      * inventory device its selector matches ({@link DeviceSelectors}).</li>
      * <li>Per device the highest priority wins. Policies of equal top priority that want a different driver or
@@ -126,8 +129,12 @@ public final class NodePlanner {
             Claim first = best.get(0);
             boolean managed = best.stream().allMatch(c -> c.managed);
             boolean force = best.stream().allMatch(c -> c.force);
-            desired.put(address, new DesiredDevice(address, first.driver, first.resourceName, first.policy,
-                    first.resourceName == null ? null : first.unit, managed, force, null));
+            DesiredDevice entry = new DesiredDevice(address, first.driver, first.resourceName, first.policy,
+                    first.resourceName == null ? null : first.unit, managed, force, null);
+            if (first.resourceName != null) {
+                entry.setPublishWith(first.publishWith);
+            }
+            desired.put(address, entry);
             winners.put(address, first);
             best.forEach(c -> matches.get(c.policy).assigned.add(address));
         }
@@ -182,7 +189,7 @@ public final class NodePlanner {
                 problems.add(new PolicyProblem(p.getMetadata().getName(), PolicyProblem.INVALID_SPEC, String.join("; ", invalid)));
             }
         }
-        // The oldest policy using a resource decides its allocation unit.
+        // The oldest policy using a resource decides its allocation unit and the kubelet API it is published through.
         Map<String, VfioBindingPolicy> unitOwner = new HashMap<>();
         List<VfioBindingPolicy> usable = new ArrayList<>();
         for (VfioBindingPolicy p : valid.stream().sorted(AGE).toList()) {
@@ -197,6 +204,14 @@ public final class NodePlanner {
                                     + spec.effectiveAllocationUnit() + "; use another resourceName or the same allocationUnit"));
                     continue;
                 }
+                if (owner != null && owner.getSpec().effectivePublishWith() != spec.effectivePublishWith()) {
+                    problems.add(new PolicyProblem(p.getMetadata().getName(), PolicyProblem.RESOURCE_PUBLISH_MISMATCH,
+                            "resource " + resource + " is published through " + owner.getSpec().effectivePublishWith()
+                                    + " by the older policy " + owner.getMetadata().getName() + ", this policy asks for "
+                                    + spec.effectivePublishWith() + "; one resource is never published through both"
+                                    + " (change publishWith on every policy of the resource, or use another resourceName)"));
+                    continue;
+                }
             }
             usable.add(p);
         }
@@ -204,13 +219,14 @@ public final class NodePlanner {
     }
 
     private record Claim(String policy, int priority, String driver, String resourceName, AllocationUnit unit,
-                         boolean managed, boolean force, Companions companions) {
+                         PublishWith publishWith, boolean managed, boolean force, Companions companions) {
         static Claim of(VfioBindingPolicy p) {
             VfioBindingPolicySpec s = p.getSpec();
             String driver = s.effectiveDriver();
             String resource = Drivers.HOST.equals(driver) ? null : s.getResourceName();
             return new Claim(p.getMetadata().getName(), s.effectivePriority(), driver, resource,
-                    s.effectiveAllocationUnit(), s.effectiveManaged(), s.effectiveForce(), s.effectiveCompanions());
+                    s.effectiveAllocationUnit(), s.effectivePublishWith(), s.effectiveManaged(), s.effectiveForce(),
+                    s.effectiveCompanions());
         }
     }
 

@@ -14,6 +14,21 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 class InventoryDeviceLineTest {
 
     @Example
+    void gpu_published_through_dra_and_prepared_for_a_claim_says_so() {
+        InventoryDevice d = new InventoryDevice("0000:41:00.0", "10de", "2330", "030200", "vfio-pci", "14");
+        d.setVfio(true);
+        d.setViable(true);
+        d.setResource("gpu");
+        d.setDra(true);
+        d.setHealth(Health.Healthy);
+        d.setAllocatedTo("claim:vms/vm-gpu");
+
+        assertThat(d.toLine()).isEqualTo(
+                "0000:41:00.0 10de:2330 030200 vfio-pci vfio viable group=14 resource=gpu dra health=Healthy held=claim:vms/vm-gpu");
+        assertThat(InventoryDevice.parse(d.toLine())).isEqualTo(d);
+    }
+
+    @Example
     void gpu_on_vfio_pci_published_and_held_by_a_pod_reads_like_lspci() {
         InventoryDevice gpu = new InventoryDevice("0000:41:00.0", "10de", "2330", "030200", "vfio-pci", "14");
         gpu.setVfio(true);
@@ -104,7 +119,7 @@ class InventoryDeviceLineTest {
         Arbitrary<String> resource = Arbitraries.of("gpu", "nic-vf", "nvme").injectNull(0.4);
         Arbitrary<Health> health = Arbitraries.of(Health.values()).injectNull(0.4);
         Arbitrary<String> held = Arbitraries.of("default/virt-launcher-x", "vfio.example.com/gpu",
-                "with:0000:41:00.0,0000:41:00.1").injectNull(0.6);
+                "with:0000:41:00.0,0000:41:00.1", "claim:vms/vm-gpu").injectNull(0.6);
         Arbitrary<InventoryDevice> identity = Combinators.combine(address, id, id, klass, driver, group)
                 .as(InventoryDevice::new);
         Arbitrary<InventoryDevice> placed = Combinators.combine(identity, numa, flag, flag, held).as((d, n, vfio, viable, h) -> {
@@ -114,11 +129,12 @@ class InventoryDeviceLineTest {
             d.setAllocatedTo(h);
             return d;
         });
-        return Combinators.combine(placed, driver, driver, resource, health).as((d, auto, hostDriver, r, h) -> {
+        return Combinators.combine(placed, driver, driver, resource, health, flag).as((d, auto, hostDriver, r, h, dra) -> {
             // the line leaves auto= out when the device is on that driver already
             d.setRecommended(auto != null && auto.equals(d.getDriver()) ? null : auto);
             d.setHostDriver(hostDriver);
             d.setResource(r);
+            d.setDra(r != null && dra);
             d.setHealth(h);
             return d;
         });

@@ -4,6 +4,7 @@ import com.example.vfio.api.AllocationUnit;
 import com.example.vfio.api.Companions;
 import com.example.vfio.api.DesiredDevice;
 import com.example.vfio.api.DeviceSelector;
+import com.example.vfio.api.PublishWith;
 import com.example.vfio.api.VfioBindingPolicy;
 import org.junit.jupiter.api.Test;
 
@@ -211,6 +212,38 @@ class NodePlannerTest {
         });
         assertThat(plan.device("0000:81:00.2")).isEmpty();
         assertThat(plan.devices()).hasSize(2);
+    }
+
+    @Test
+    void dra_resource_entries_say_so_and_device_plugin_ones_stay_as_before() {
+        NodePlan plan = plan(
+                policy("gpus").select(NVIDIA_GPUS).resource("gpu").publishWith(PublishWith.DRA).companions(Companions.Bind).build(),
+                policy("nics").select(DeviceSelector.of().withVendors("15b3")).resource("nic").build());
+
+        assertThat(plan.devices()).filteredOn(d -> "gpu".equals(d.getResourceName())).isNotEmpty()
+                .allSatisfy(d -> assertThat(d.getPublishWith()).isEqualTo(PublishWith.DRA));
+        assertThat(plan.devices()).filteredOn(d -> "nic".equals(d.getResourceName())).isNotEmpty()
+                .allSatisfy(d -> assertThat(d.getPublishWith()).as("DevicePlugin is the default, left out").isNull());
+        assertThat(plan.devices()).filteredOn(DesiredDevice::isCompanion).isNotEmpty()
+                .allSatisfy(d -> assertThat(d.getPublishWith()).as("companions are not published").isNull());
+        assertThat(plan.toSpec().getDevices()).isEqualTo(plan.devices());
+    }
+
+    @Test
+    void resource_published_through_another_api_by_an_older_policy_is_refused_with_a_reason() {
+        NodePlan plan = plan(
+                policy("newer").select(DeviceSelector.of().withAddresses("0000:81:00.2")).resource("gpu")
+                        .publishWith(PublishWith.DRA).created("2026-02-01T00:00:00Z").build(),
+                policy("older").select(NVIDIA_GPUS).resource("gpu").created("2026-01-01T00:00:00Z").build());
+
+        assertThat(plan.problems()).singleElement().satisfies(p -> {
+            assertThat(p.policy()).isEqualTo("newer");
+            assertThat(p.reason()).isEqualTo(PolicyProblem.RESOURCE_PUBLISH_MISMATCH);
+            assertThat(p.message()).contains("resource gpu is published through DevicePlugin by the older policy older")
+                    .contains("asks for DRA");
+        });
+        assertThat(plan.device("0000:81:00.2")).isEmpty();
+        assertThat(plan.devices()).allSatisfy(d -> assertThat(d.effectivePublishWith()).isEqualTo(PublishWith.DevicePlugin));
     }
 
     @Test

@@ -3,6 +3,7 @@ package com.example.vfio.planning;
 import com.example.vfio.api.AllocationUnit;
 import com.example.vfio.api.Companions;
 import com.example.vfio.api.DeviceSelector;
+import com.example.vfio.api.PublishWith;
 import com.example.vfio.api.VfioBindingPolicy;
 import com.example.vfio.api.VfioBindingPolicySpec;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
@@ -27,6 +28,7 @@ final class TestPolicies {
     TestPolicies priority(int p) { policy.getSpec().setPriority(p); return this; }
     TestPolicies companions(Companions c) { policy.getSpec().setCompanions(c); return this; }
     TestPolicies unit(AllocationUnit u) { policy.getSpec().setAllocationUnit(u); return this; }
+    TestPolicies publishWith(PublishWith api) { policy.getSpec().setPublishWith(api); return this; }
     TestPolicies managed(boolean m) { policy.getSpec().setManaged(m); return this; }
     TestPolicies created(String ts) { policy.getMetadata().setCreationTimestamp(ts); return this; }
     TestPolicies deleting() { policy.getMetadata().setDeletionTimestamp("2026-01-01T00:00:00Z"); return this; }

@@ -60,8 +60,15 @@ public final class ClusterNode implements AutoCloseable {
      */
     public static ClusterNode start(KubernetesClient client, String nodeName, HostRoot root, BindingEngine engine,
             NodePlugin plugin, PluginMetrics metrics, Settings settings, Clock clock) throws IOException {
+        return start(client, nodeName, root, engine, plugin, (a, r) -> { }, metrics, settings, clock);
+    }
+
+    /** @param dra where the resources the node publishes through DRA go */
+    public static ClusterNode start(KubernetesClient client, String nodeName, HostRoot root, BindingEngine engine,
+            NodePlugin plugin, NodeDaemon.DraSide dra, PluginMetrics metrics, Settings settings, Clock clock)
+            throws IOException {
         ClusterDesiredStateSource source = new ClusterDesiredStateSource(client, nodeName);
-        NodeDaemon daemon = new NodeDaemon(root, source, plugin, metrics, settings.changes());
+        NodeDaemon daemon = new NodeDaemon(root, source, plugin, metrics, settings.changes()).withDra(dra);
         NodeStatusPublisher publisher = new NodeStatusPublisher(client, nodeName, settings.minStatusBackoff(),
                 settings.maxStatusBackoff());
         NodeEvents events = new NodeEvents(client, nodeName, clock);

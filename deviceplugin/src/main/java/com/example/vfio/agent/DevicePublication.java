@@ -10,11 +10,18 @@ import java.util.Objects;
  * @param healthy     listed Healthy to the kubelet
  * @param reason      why it is Unhealthy; null when healthy
  * @param allocatedTo who holds it, in one word (the status line's {@code held=}): a pod ({@code namespace/name}), the
- *                    resource it is allocated as ({@code vfio.example.com/gpu}) or the group siblings it is held
- *                    with ({@code with:0000:41:00.0}); null when free
+ *                    resource it is allocated as ({@code vfio.example.com/gpu}), the DRA claim it is prepared for
+ *                    ({@code claim:<namespace>/<name>}) or the group siblings it is held with
+ *                    ({@code with:0000:41:00.0}); null when free
+ * @param dra         published through DRA (a device of the node's ResourceSlices) rather than a device plugin
  */
-public record DevicePublication(String resource, boolean healthy, String reason, String allocatedTo) {
+public record DevicePublication(String resource, boolean healthy, String reason, String allocatedTo, boolean dra) {
     public DevicePublication {
         Objects.requireNonNull(resource, "resource");
+    }
+
+    /** A device plugin's device. */
+    public DevicePublication(String resource, boolean healthy, String reason, String allocatedTo) {
+        this(resource, healthy, reason, allocatedTo, false);
     }
 }

@@ -248,22 +248,34 @@ public final class NodeAgent implements AutoCloseable {
         }
     }
 
-    /** What the kubelet sees per address: the host view with the allocation holds laid over it. */
+    /**
+     * What the kubelet sees per address: the host view with the allocation holds laid over it. For a DRA resource the
+     * scheduler keeps a prepared claim's group siblings apart (their group's counter is used up): they stay Healthy
+     * and say whom they are held with; only a device plugin pod's hold makes a DRA device unusable (its taint).
+     */
     private Map<PciAddress, DevicePublication> publications(Map<String, GroupAllocations.Hold> held) {
         Map<PciAddress, DevicePublication> out = new HashMap<>();
         for (PublishedResource r : resources) {
-            for (PublishedDevice d : GroupLockOverlay.apply(r, held).devices()) {
+            List<PublishedDevice> units = r.isDra() ? r.devices() : GroupLockOverlay.apply(r, held).devices();
+            for (PublishedDevice d : units) {
                 GroupAllocations.Hold hold = d.iommuGroup() == null ? null : held.get(d.iommuGroup());
+                boolean healthy = d.healthy();
+                String reason = d.reason();
+                if (r.isDra() && healthy && hold != null && hold.claim() == null) {
+                    healthy = false;
+                    reason = "IOMMU group " + hold.group() + " is allocated with " + hold.holders() + " to a pod's "
+                            + hold.resource() + " (device plugin)";
+                }
                 for (String address : d.addresses()) {
                     String allocatedTo = null;
                     if (hold != null && hold.addresses().contains(address)) {
                         // one word each: the status line's held= takes no spaces; the hold names the full resource
-                        allocatedTo = hold.resource();
+                        allocatedTo = hold.claim() != null ? "claim:" + hold.claim().name() : hold.resource();
                     } else if (hold != null) {
                         allocatedTo = "with:" + hold.holders();
                     }
-                    out.put(PciAddress.parse(address), new DevicePublication(r.name(), d.healthy(),
-                            d.healthy() ? null : d.reason(), allocatedTo));
+                    out.put(PciAddress.parse(address), new DevicePublication(r.name(), healthy,
+                            healthy ? null : reason, allocatedTo, r.isDra()));
                 }
             }
         }
@@ -271,8 +283,9 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     private static DesiredDevice unmanaged(DesiredDevice d) {
-        return new DesiredDevice(d.getAddress(), d.getDriver(), d.getResourceName(), d.getPolicy(),
-                d.getAllocationUnit(), false, d.getForce(), d.getCompanionOf());
+        DesiredDevice copy = d.copy();
+        copy.setManaged(false);
+        return copy;
     }
 
     private static Map<PciAddress, String> hostDrivers(BindingJournal journal) {

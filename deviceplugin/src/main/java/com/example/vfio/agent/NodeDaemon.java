@@ -59,6 +59,7 @@ public final class NodeDaemon implements AutoCloseable {
     private List<DesiredDevice> lastWanted;
     private volatile boolean running = true;
     private volatile RescanListener listener = (assessment, resources) -> { };
+    private volatile DraSide dra = (assessment, resources) -> { };
     private volatile String scanProblem;
     private volatile boolean started;
     private Thread loop;
@@ -87,6 +88,22 @@ public final class NodeDaemon implements AutoCloseable {
     public interface RescanListener {
         /** Runs on the rescanning thread: hand over, do not work here. */
         void rescanned(HostAssessment assessment, List<PublishedResource> resources);
+    }
+
+    /**
+     * The DRA half of the kubelet side: told after every rescan, with the host as last read, the resources whose
+     * policies say {@code publishWith: DRA} (the complete list; empty when there are none).
+     */
+    @FunctionalInterface
+    public interface DraSide {
+        /** Runs on the rescanning thread: hand over, do not work here. */
+        void publish(HostAssessment assessment, List<PublishedResource> resources);
+    }
+
+    /** Set before {@link #start()}: where the DRA resources go (the device plugin gets the others). */
+    public NodeDaemon withDra(DraSide side) {
+        this.dra = java.util.Objects.requireNonNull(side);
+        return this;
     }
 
     /** Set before {@link #start()}; cluster mode writes the node status from it. */
@@ -278,7 +295,10 @@ public final class NodeDaemon implements AutoCloseable {
                 resources = last;
             }
             last = resources;
-            plugin.publish(resources);
+            plugin.publish(resources.stream().filter(r -> !r.isDra()).toList());
+            if (lastAssessment != null) {
+                dra.publish(lastAssessment, resources.stream().filter(PublishedResource::isDra).toList());
+            }
             metrics.rescan(System.nanoTime() - t0);
             if (assessment != null) {
                 listener.rescanned(assessment, resources);
@@ -287,9 +307,8 @@ public final class NodeDaemon implements AutoCloseable {
     }
 
     private static List<PublishedResource> allUnhealthy(List<PublishedResource> before, String why) {
-        return before.stream().map(r -> new PublishedResource(r.name(),
-                r.devices().stream().map(d -> d.healthy() ? d.withHealth(false, why) : d).toList(),
-                r.hostNodes())).toList();
+        return before.stream().map(r -> r.withDevices(
+                r.devices().stream().map(d -> d.healthy() ? d.withHealth(false, why) : d).toList())).toList();
     }
 
     private void logNewNotes(HostSnapshot snapshot) {

@@ -146,6 +146,7 @@ public final class NodeStatusBuilder {
         entry.setRecommended(recommended.equals(device.driver()) ? null : recommended);
         if (publication != null) {
             entry.setResource(publication.resource());
+            entry.setDra(publication.dra());
             entry.setHealth(publication.healthy() ? Health.Healthy : Health.Unhealthy);
             entry.setAllocatedTo(publication.allocatedTo());
         }

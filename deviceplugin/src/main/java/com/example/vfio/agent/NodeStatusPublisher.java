@@ -2,6 +2,7 @@ package com.example.vfio.agent;
 
 import com.example.vfio.api.VfioNodeState;
 import com.example.vfio.api.VfioNodeStateStatus;
+import com.example.vfio.kube.ApiErrors;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.net.HttpURLConnection;
@@ -96,7 +97,7 @@ public final class NodeStatusPublisher implements AutoCloseable {
                 return;
             }
             String problem = e instanceof KubernetesClientException k
-                    ? "cannot write the status of VfioNodeState " + nodeName + ": " + describe(k) : e.getMessage();
+                    ? "cannot write the status of VfioNodeState " + nodeName + ": " + ApiErrors.describe(k) : e.getMessage();
             if (!problem.equals(lastProblem)) {
                 LOG.warn("{} (retrying, at most {} ms apart)", problem, maxBackoff.toMillis());
                 lastProblem = problem;
@@ -128,17 +129,6 @@ public final class NodeStatusPublisher implements AutoCloseable {
                 LOG.debug("status of {} conflicted (attempt {}), re-reading", nodeName, attempt);
             }
         }
-    }
-
-    private static String describe(KubernetesClientException e) {
-        if (e.getCode() > 0) {
-            return "HTTP " + e.getCode() + " " + (e.getStatus() != null ? e.getStatus().getMessage() : e.getMessage());
-        }
-        Throwable root = e;
-        while (root.getCause() != null) {
-            root = root.getCause();
-        }
-        return root == e ? e.getMessage() : e.getMessage() + " (" + root + ")";
     }
 
     @Override

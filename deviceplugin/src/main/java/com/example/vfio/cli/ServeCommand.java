@@ -3,20 +3,24 @@ package com.example.vfio.cli;
 import com.example.vfio.agent.ChangeDetection;
 import com.example.vfio.agent.ClusterNode;
 import com.example.vfio.agent.DesiredStateSource;
+import com.example.vfio.agent.NodeDaemon;
+import com.example.vfio.agent.PoliciesFileSource;
 import com.example.vfio.binding.BindingEngine;
 import com.example.vfio.binding.BindingJournal;
 import com.example.vfio.binding.BoundedSysfsWriter;
 import com.example.vfio.binding.CommandModuleLoader;
 import com.example.vfio.binding.FileSysfsWriter;
-import com.example.vfio.plugin.GroupAllocations;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import com.example.vfio.agent.NodeDaemon;
-import com.example.vfio.agent.PoliciesFileSource;
+import com.example.vfio.dra.AllocatedClaim;
+import com.example.vfio.dra.DraDriver;
+import com.example.vfio.dra.KubeletRegistration;
 import com.example.vfio.pci.HostRoot;
+import com.example.vfio.plugin.GroupAllocations;
 import com.example.vfio.plugin.NodePlugin;
 import com.example.vfio.plugin.PluginMetrics;
 import com.example.vfio.plugin.StatusHttpServer;
 import com.example.vfio.uevent.KernelUevents;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -34,11 +38,11 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Runs the node daemon: publishes VFIO-ready devices to the kubelet as vfio.example.com/<resource>.")
@@ -101,8 +105,27 @@ final class ServeCommand implements Callable<Integer> {
     boolean noBinding;
 
     @Option(names = "--cdi-dir", paramLabel = "DIR",
-            description = "Write CDI spec files here (e.g. /var/run/cdi); none are written without it.")
+            description = "Write the device plugin's CDI spec files here (e.g. /var/run/cdi); none are written without it.")
     Path cdiDir;
+
+    @Option(names = "--dra-cdi-dir", defaultValue = "/var/run/cdi", paramLabel = "DIR",
+            description = "DRA: where the driver writes the CDI specs of the claims it prepares, read by the container"
+                    + " runtime (default: ${DEFAULT-VALUE}).")
+    Path draCdiDir;
+
+    @Option(names = "--no-dra",
+            description = "Never publish through DRA: resources whose policy says publishWith: DRA are not published"
+                    + " on this node (no sockets in the kubelet's plugin directories, no ResourceSlices).")
+    boolean noDra;
+
+    @Option(names = "--kubelet-plugins-dir", defaultValue = "/var/lib/kubelet/plugins", paramLabel = "DIR",
+            description = "DRA: the kubelet's plugin directory; the driver's socket is vfio.example.com/dra.sock in it"
+                    + " (default: ${DEFAULT-VALUE}). The same path must hold on the host and in the container.")
+    Path kubeletPluginsDir;
+
+    @Option(names = "--kubelet-registry-dir", defaultValue = "/var/lib/kubelet/plugins_registry", paramLabel = "DIR",
+            description = "DRA: the kubelet's plugin registry, watched by the kubelet (default: ${DEFAULT-VALUE}).")
+    Path kubeletRegistryDir;
 
     @Spec
     CommandSpec spec;
@@ -138,14 +161,16 @@ final class ServeCommand implements Callable<Integer> {
     static final class Running implements AutoCloseable {
         final NodePlugin plugin;
         final NodeDaemon daemon;
+        final DraDriver dra;
         final StatusHttpServer http;
         /** Cluster mode's parts (informer, agent, status writer, client), closed first, in this order. */
         final List<AutoCloseable> cluster;
         private boolean closed;
 
-        Running(NodePlugin plugin, NodeDaemon daemon, StatusHttpServer http, List<AutoCloseable> cluster) {
+        Running(NodePlugin plugin, NodeDaemon daemon, DraDriver dra, StatusHttpServer http, List<AutoCloseable> cluster) {
             this.plugin = plugin;
             this.daemon = daemon;
+            this.dra = dra;
             this.http = http;
             this.cluster = List.copyOf(cluster);
         }
@@ -167,6 +192,9 @@ final class ServeCommand implements Callable<Integer> {
                 http.close();
             }
             daemon.close();
+            if (dra != null) {
+                dra.close();
+            }
             plugin.close();
         }
     }
@@ -198,8 +226,39 @@ final class ServeCommand implements Callable<Integer> {
         }
         PluginMetrics metrics = new PluginMetrics();
         NodePlugin plugin = new NodePlugin(pluginConfig(), metrics, Clock.systemUTC());
-        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, changeDetection(host));
-        return run(node, plugin, daemon, metrics, List.of(), true);
+        // standalone: the API server only for DRA's slices and claims, from $KUBECONFIG (connects on first use)
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        DraDriver dra = noDra ? null : draDriver(node, client, plugin, metrics, Clock.systemUTC());
+        NodeDaemon daemon = new NodeDaemon(host, source, plugin, metrics, changeDetection(host)).withDra(draSide(dra));
+        return run(node, plugin, daemon, dra, metrics, List.of(client), true);
+    }
+
+    /** Where the daemon hands the DRA resources: the driver, or (--no-dra) nowhere, said once per resource. */
+    private static NodeDaemon.DraSide draSide(DraDriver dra) {
+        if (dra != null) {
+            return dra::publish;
+        }
+        java.util.Set<String> told = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        return (assessment, resources) -> resources.forEach(r -> {
+            if (told.add(r.name())) {
+                LOG.warn("{}: its policy says publishWith: DRA, but DRA is off on this node (--no-dra): not published",
+                        r.resourceName());
+            }
+        });
+    }
+
+    private DraDriver draDriver(String node, KubernetesClient client, NodePlugin plugin, PluginMetrics metrics,
+            Clock clock) throws IOException {
+        KubeletRegistration.Paths paths = new KubeletRegistration.Paths(kubeletRegistryDir, kubeletPluginsDir);
+        DraDriver.Config config = DraDriver.Config.defaults(node, paths, draCdiDir);
+        try {
+            return new DraDriver(config, client, AllocatedClaim.fromApi(client), plugin.sockets(), plugin.allocations(),
+                    metrics, clock);
+        } catch (IOException e) {
+            plugin.close();
+            client.close();
+            throw new CommandLine.ParameterException(spec.commandLine(), "the DRA driver cannot start: " + e.getMessage());
+        }
     }
 
     /** Opened before the first scan, so that no change between that scan and the listener is missed. */
@@ -245,19 +304,23 @@ final class ServeCommand implements Callable<Integer> {
                 bindingJournal, allocations::holderOf, clock);
         KubernetesClient client = ClusterNode.connect();
         LOG.info("cluster mode: node {}, API server {}", node, client.getMasterUrl());
+        DraDriver dra = noDra ? null : draDriver(node, client, plugin, metrics, clock);
         ClusterNode cluster;
         try {
-            cluster = ClusterNode.start(client, node, host, engine, plugin, metrics,
+            cluster = ClusterNode.start(client, node, host, engine, plugin, draSide(dra), metrics,
                     ClusterNode.Settings.defaults(changeDetection(host)), clock);
         } catch (IOException | RuntimeException e) {
+            if (dra != null) {
+                dra.close();
+            }
             plugin.close();
             client.close();
             throw e;
         }
-        return run(node, plugin, cluster.daemon(), metrics, List.of(cluster, client), false);
+        return run(node, plugin, cluster.daemon(), dra, metrics, List.of(cluster, client), false);
     }
 
-    private Running run(String node, NodePlugin plugin, NodeDaemon daemon, PluginMetrics metrics,
+    private Running run(String node, NodePlugin plugin, NodeDaemon daemon, DraDriver dra, PluginMetrics metrics,
             List<AutoCloseable> cluster, boolean startDaemon) throws IOException {
         StatusHttpServer http = null;
         try {
@@ -273,10 +336,10 @@ final class ServeCommand implements Callable<Integer> {
                 LOG.info("/healthz and /metrics on port {}", http.port());
             }
         } catch (IOException | RuntimeException e) {
-            new Running(plugin, daemon, null, cluster).close();
+            new Running(plugin, daemon, dra, null, cluster).close();
             throw e;
         }
-        return new Running(plugin, daemon, http, cluster);
+        return new Running(plugin, daemon, dra, http, cluster);
     }
 
     static String defaultNodeName() {

@@ -15,6 +15,8 @@ import java.util.List;
  *                       first saw the device or its driver link change (binding reads the file itself)
  * @param vfioDevs       entries of {@code vfio-dev/} ({@code vfio0}, ...): present while any VFIO driver holds it
  * @param iommuGroup     the group number, null when the device has no group (IOMMU off)
+ * @param pcieRoot       the PCIe root complex above it ({@code pci0000:00}: the first directory of its real path below
+ *                       {@code sys/devices}, KEP-4381's {@code resource.kubernetes.io/pcieRoot}); null when unknown
  */
 public record PciDevice(
         PciAddress address,
@@ -37,6 +39,7 @@ public record PciDevice(
         int sriovTotalVfs,
         List<String> vfioDevs,
         String iommuGroup,
+        String pcieRoot,
         List<String> problems) {
 
     public static final int HEADER_ENDPOINT = 0;

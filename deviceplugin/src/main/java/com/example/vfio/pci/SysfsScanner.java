@@ -37,6 +37,7 @@ import java.util.regex.Pattern;
  * root that is not a host at all is an error.
  */
 public final class SysfsScanner {
+    private static final java.util.regex.Pattern PCIE_ROOT = java.util.regex.Pattern.compile("pci[0-9a-f]{4,8}:[0-9a-f]{2}");
     /** sysfs attributes are at most one page. */
     static final int MAX_ATTRIBUTE_BYTES = 4096;
     /** A real modules.alias is about 2 MiB; far more is not a modules.alias. */
@@ -302,7 +303,7 @@ public final class SysfsScanner {
                     fixed.subsystemDevice(), fixed.classCode(), fixed.modalias(), fixed.numaNode(), fixed.headerType(),
                     driver.name(), driver.unknown(), driverModule, driver.override(), fixed.bootVga(), fixed.physfn(),
                     reading.vfs().virtfns(), reading.vfs().numVfs(), fixed.totalVfs(), reading.vfioDevs(),
-                    fixed.iommuGroup(), problems);
+                    fixed.iommuGroup(), fixed.pcieRoot(), problems);
             if (before != null && device.equals(before.device())) {
                 device = before.device();
             }
@@ -331,6 +332,23 @@ public final class SysfsScanner {
             return realRoot;
         }
 
+        /**
+         * The PCIe root complex the device hangs off, as KEP-4381's {@code resource.kubernetes.io/pcieRoot} names it
+         * (k8s.io/dynamic-resource-allocation/deviceattribute): the first directory of the device's real path below
+         * {@code sys/devices}, {@code pci<domain>:<bus>} such as {@code pci0000:00}; null when the path has another form.
+         */
+        private String pcieRoot(Path realDir) {
+            if (realRoot == null) {
+                return null; // read() resolves the root before it reads a new directory
+            }
+            Path devices = realRoot.resolve("sys/devices");
+            if (!realDir.startsWith(devices) || realDir.getNameCount() <= devices.getNameCount() + 1) {
+                return null;
+            }
+            String first = realDir.getName(devices.getNameCount()).toString();
+            return PCIE_ROOT.matcher(first).matches() ? first : null;
+        }
+
         /** Every file of the device: its first scan, a new directory at its address, or a refresh. */
         private KnownDevice readAll(PciAddress address, DirectoryIdentity identity, Path realDir, DeviceFiles files)
                 throws DeviceVanished, IOException {
@@ -347,7 +365,7 @@ public final class SysfsScanner {
             int totalVfs = files.decimal("sriov_totalvfs", 0);
             String group = iommuGroupOf(files);
             FixedFacts fixed = new FixedFacts(vendor, device, subsystemVendor, subsystemDevice, classCode, modalias,
-                    numaNode, headerType, bootVga, physfn, totalVfs, group, files.takeProblems());
+                    numaNode, headerType, bootVga, physfn, totalVfs, group, pcieRoot(realDir), files.takeProblems());
             VfFacts vfs = totalVfs > 0 ? virtualFunctions(files, files.decimal("sriov_numvfs", 0)) : VfFacts.NONE;
             List<String> vfioDevs = vfioDevs(files.dir);
             DriverFacts driver = driverFacts(files, files.link("driver"), List.of());
@@ -506,7 +524,7 @@ public final class SysfsScanner {
      */
     private record FixedFacts(int vendor, int device, int subsystemVendor, int subsystemDevice, int classCode,
             String modalias, int numaNode, int headerType, boolean bootVga, PciAddress physfn, int totalVfs,
-            String iommuGroup, List<String> problems) {
+            String iommuGroup, String pcieRoot, List<String> problems) {
     }
 
     /**

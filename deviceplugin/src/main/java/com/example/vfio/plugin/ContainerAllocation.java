@@ -11,7 +11,8 @@ import java.util.Set;
 
 /**
  * What one container gets for its units: the VFIO device nodes (host path = container path), the
- * {@code PCI_RESOURCE_*} variable KubeVirt reads (one address per unit), and CDI device names. Pure.
+ * {@code PCI_RESOURCE_*} variable KubeVirt reads (one address per unit), and CDI device names. Pure. The DRA
+ * driver's CDI edits are made of the same paths and variable.
  *
  * <p>Everything is listed in address order, whatever the order of the request: the kubelet's device manager
  * asks for a set of IDs (v1.37 sends them in Go map order, which changes from call to call), while KubeVirt
@@ -40,6 +41,44 @@ public final class ContainerAllocation {
     }
 
     /**
+     * The device nodes a container needs for its units, host path = container path: {@code /dev/vfio/vfio}, each
+     * unit's {@code /dev/vfio/<group>} and, on iommufd hosts, {@code /dev/iommu} and the units' vfio cdevs.
+     */
+    public static List<String> devicePaths(List<PublishedDevice> units, PublishedResource.HostVfioNodes nodes) {
+        Set<String> paths = new LinkedHashSet<>();
+        paths.add("/dev/vfio/vfio");
+        for (PublishedDevice u : units) {
+            paths.add("/dev/vfio/" + u.iommuGroup());
+        }
+        if (nodes.iommufd()) {
+            paths.addAll(commonPaths(nodes));
+            for (PublishedDevice u : units) {
+                paths.addAll(unitPaths(u, nodes));
+            }
+        }
+        return List.copyOf(paths);
+    }
+
+    /** The nodes every VFIO container needs whatever its units: {@code /dev/vfio/vfio}, {@code /dev/iommu} on iommufd hosts. */
+    public static List<String> commonPaths(PublishedResource.HostVfioNodes nodes) {
+        return nodes.iommufd() ? List.of("/dev/vfio/vfio", "/dev/iommu") : List.of("/dev/vfio/vfio");
+    }
+
+    /** One unit's own nodes: {@code /dev/vfio/<group>} and, on iommufd hosts, its vfio cdevs. */
+    public static List<String> unitPaths(PublishedDevice unit, PublishedResource.HostVfioNodes nodes) {
+        List<String> paths = new java.util.ArrayList<>(List.of("/dev/vfio/" + unit.iommuGroup()));
+        if (nodes.iommufd()) {
+            unit.cdevs().forEach(c -> paths.add("/dev/vfio/devices/" + c));
+        }
+        return List.copyOf(paths);
+    }
+
+    /** The value of {@link #envName}: one address per unit ({@link #vmAddress}), in address order, comma-joined. */
+    public static String envValue(List<PublishedDevice> units) {
+        return String.join(",", inAddressOrder(units).stream().map(ContainerAllocation::vmAddress).toList());
+    }
+
+    /**
      * @param resourceName {@code vfio.example.com/gpu}
      * @param requested    the requested units, in any order
      */
@@ -47,21 +86,10 @@ public final class ContainerAllocation {
                                                   PublishedResource.HostVfioNodes nodes) {
         List<PublishedDevice> units = inAddressOrder(requested);
         ContainerAllocateResponse.Builder r = ContainerAllocateResponse.newBuilder();
-        Set<String> paths = new LinkedHashSet<>();
-        paths.add("/dev/vfio/vfio");
-        for (PublishedDevice u : units) {
-            paths.add("/dev/vfio/" + u.iommuGroup());
-        }
-        if (nodes.iommufd()) {
-            paths.add("/dev/iommu");
-            for (PublishedDevice u : units) {
-                u.cdevs().forEach(c -> paths.add("/dev/vfio/devices/" + c));
-            }
-        }
-        for (String p : paths) {
+        for (String p : devicePaths(units, nodes)) {
             r.addDevices(DeviceSpec.newBuilder().setHostPath(p).setContainerPath(p).setPermissions(PERMISSIONS));
         }
-        r.putEnvs(envName(resourceName), String.join(",", units.stream().map(ContainerAllocation::vmAddress).toList()));
+        r.putEnvs(envName(resourceName), envValue(units));
         for (PublishedDevice u : units) {
             r.addCdiDevices(CDIDevice.newBuilder().setName(cdiName(resourceName, u.id())));
         }

@@ -1,6 +1,7 @@
 package com.example.vfio.plugin;
 
 import com.example.vfio.api.AllocationUnit;
+import com.example.vfio.api.PublishWith;
 import com.example.vfio.pci.DeviceNodes;
 import com.example.vfio.pci.PciAddress;
 import com.example.vfio.pci.PciDevice;
@@ -32,14 +33,20 @@ public final class DeviceHealth {
      */
     public static PublishedResource hostView(HostAssessment assessment, String name, AllocationUnit unit,
                                              List<PciAddress> devices) {
+        return hostView(assessment, name, PublishWith.DevicePlugin, unit, devices);
+    }
+
+    /** @param api the kubelet API the resource goes through: it changes nothing about health */
+    public static PublishedResource hostView(HostAssessment assessment, String name, PublishWith api,
+                                             AllocationUnit unit, List<PciAddress> devices) {
         DeviceNodes nodes = assessment.snapshot().deviceNodes();
         PublishedResource.HostVfioNodes hostNodes = new PublishedResource.HostVfioNodes(nodes.container(),
                 nodes.iommufd());
         List<PublishedDevice> perDevice = new TreeSet<>(devices).stream().map(a -> device(assessment, a)).toList();
         if (unit == AllocationUnit.Device) {
-            return new PublishedResource(name, perDevice, hostNodes);
+            return new PublishedResource(name, api, perDevice, hostNodes);
         }
-        return new PublishedResource(name, groupUnits(perDevice), hostNodes);
+        return new PublishedResource(name, api, groupUnits(perDevice), hostNodes);
     }
 
     static PublishedDevice device(HostAssessment assessment, PciAddress address) {

@@ -22,7 +22,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -64,7 +63,7 @@ public final class DevicePluginServer implements AutoCloseable {
     private final PluginMetrics metrics;
     private final CdiSpecs cdi;
     private final Object publishLock = new Object();
-    private final Set<Stream> streams = new CopyOnWriteArraySet<>();
+    private final Set<ResponseStream<ListAndWatchResponse>> streams = new CopyOnWriteArraySet<>();
 
     private volatile PublishedResource host;
     private PublishedResource visible;
@@ -165,7 +164,7 @@ public final class DevicePluginServer implements AutoCloseable {
             ListAndWatchResponse wire = toWire(next);
             if (!wire.equals(lastSent)) {
                 lastSent = wire;
-                for (Stream s : streams) {
+                for (ResponseStream<ListAndWatchResponse> s : streams) {
                     s.send(wire);
                 }
             }
@@ -195,7 +194,7 @@ public final class DevicePluginServer implements AutoCloseable {
     }
 
     private void stopServer() {
-        for (Stream s : streams) {
+        for (ResponseStream<ListAndWatchResponse> s : streams) {
             s.complete();
         }
         streams.clear();
@@ -312,39 +311,6 @@ public final class DevicePluginServer implements AutoCloseable {
         return status.withDescription(message).asRuntimeException();
     }
 
-    /** One open ListAndWatch stream; gRPC stream observers are not thread-safe, so sends are serialized. */
-    private final class Stream {
-        private final ServerCallStreamObserver<ListAndWatchResponse> observer;
-        private boolean done;
-
-        Stream(ServerCallStreamObserver<ListAndWatchResponse> observer) {
-            this.observer = observer;
-        }
-
-        synchronized void send(ListAndWatchResponse r) {
-            if (done || observer.isCancelled()) {
-                return;
-            }
-            try {
-                observer.onNext(r);
-            } catch (RuntimeException e) {
-                done = true;
-                streams.remove(this);
-            }
-        }
-
-        synchronized void complete() {
-            if (!done && !observer.isCancelled()) {
-                done = true;
-                try {
-                    observer.onCompleted();
-                } catch (RuntimeException ignored) {
-                    // the call is already gone
-                }
-            }
-        }
-    }
-
     private final class Service extends DevicePluginGrpc.DevicePluginImplBase {
         @Override
         public void getDevicePluginOptions(Empty request, StreamObserver<DevicePluginOptions> out) {
@@ -354,9 +320,8 @@ public final class DevicePluginServer implements AutoCloseable {
 
         @Override
         public void listAndWatch(Empty request, StreamObserver<ListAndWatchResponse> out) {
-            ServerCallStreamObserver<ListAndWatchResponse> call = (ServerCallStreamObserver<ListAndWatchResponse>) out;
-            Stream s = new Stream(call);
-            call.setOnCancelHandler(() -> streams.remove(s));
+            ResponseStream<ListAndWatchResponse> s = new ResponseStream<>(out, streams::remove);
+            s.onCancel(() -> streams.remove(s));
             synchronized (publishLock) {
                 // holds taken up since the last republish (recovered just before registering) count already
                 republish();

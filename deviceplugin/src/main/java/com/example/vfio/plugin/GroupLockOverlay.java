@@ -24,6 +24,6 @@ public final class GroupLockOverlay {
             return d.withHealth(false, "held with " + h.holders() + " (IOMMU group " + h.group()
                     + " is allocated to another container)");
         }).toList();
-        return new PublishedResource(host.name(), devices, host.hostNodes());
+        return host.withDevices(devices);
     }
 }

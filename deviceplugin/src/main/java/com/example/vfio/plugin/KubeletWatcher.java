@@ -172,7 +172,7 @@ public final class KubeletWatcher implements AutoCloseable {
         return description != null && description.contains("device plugin already connected");
     }
 
-    static Object fileKey(Path p) {
+    public static Object fileKey(Path p) {
         try {
             return Files.readAttributes(p, "unix:ino,ctime", LinkOption.NOFOLLOW_LINKS).toString();
         } catch (IOException | UnsupportedOperationException e) {

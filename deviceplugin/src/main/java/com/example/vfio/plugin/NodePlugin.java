@@ -84,6 +84,11 @@ public final class NodePlugin implements AutoCloseable {
         return allocations;
     }
 
+    /** The daemon's one gRPC transport (event loop and call executor), for the DRA driver's sockets too. */
+    public UnixSockets sockets() {
+        return sockets;
+    }
+
     public DevicePluginManager manager() {
         return manager;
     }

@@ -29,7 +29,7 @@ public final class PluginMetrics {
         0.1, 0.25, 1, 5};
     /** The kinds {@link #error} is called with, each exposed from the start (at 0) so that rates see the first. */
     static final List<String> ERROR_KINDS = List.of("allocate_refused", "kubelet_watch", "podresources", "register",
-            "rescan");
+            "rescan", "dra", "dra_registration", "dra_unprepare", "resourceslices");
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final Gauge devices = gauge("vfio_devices", "Published devices by resource and health.",
@@ -51,6 +51,19 @@ public final class PluginMetrics {
     private final Gauge ueventsListening = gauge("vfio_uevents_listening",
             "1 while kernel uevents are heard (a changed device is rescanned at once); 0: the host is polled.");
     private final AtomicLong lastRescanMillis = new AtomicLong(-1);
+    // the DRA driver's
+    private final Gauge draSlices = gauge("vfio_dra_resourceslices",
+            "The node's ResourceSlices of driver vfio.example.com.");
+    private final Gauge draDevices = gauge("vfio_dra_devices", "Devices in the node's ResourceSlices.");
+    private final Counter draSliceWrites = counter("vfio_dra_resourceslice_writes_total",
+            "ResourceSlice creates, updates and deletes.");
+    private final Gauge draPreparedNow = gauge("vfio_dra_prepared_claims", "ResourceClaims prepared on this node now.");
+    private final Counter draPrepared = counter("vfio_dra_prepares_total",
+            "ResourceClaims prepared (NodePrepareResources).");
+    private final Counter draUnprepared = counter("vfio_dra_unprepares_total",
+            "ResourceClaims unprepared (NodeUnprepareResources).");
+    private final Counter draRefused = counter("vfio_dra_prepare_refusals_total",
+            "ResourceClaims whose preparation was refused (device not usable or its IOMMU group held).");
 
     public PluginMetrics() {
         podResourcesUp.set(1);
@@ -131,6 +144,39 @@ public final class PluginMetrics {
 
     public void podResourcesUp(boolean up) {
         podResourcesUp.set(up ? 1 : 0);
+    }
+
+    /** The node's ResourceSlices and the devices in them, as last written or found on the API server. */
+    public void draSlices(long slices, long devices) {
+        draSlices.set(slices);
+        draDevices.set(devices);
+    }
+
+    public void draSliceWrite() {
+        draSliceWrites.inc();
+    }
+
+    /** One claim prepared (not counted again when the kubelet prepares it again). */
+    public void draPrepared() {
+        draPrepared.inc();
+    }
+
+    public void draUnprepared() {
+        draUnprepared.inc();
+    }
+
+    /** One claim whose preparation was refused (the device is not usable, or its group is held). */
+    public void draRefused() {
+        draRefused.inc();
+    }
+
+    public void draPreparedClaims(long n) {
+        draPreparedNow.set(n);
+    }
+
+    /** How many preparations were refused ({@code vfio_dra_prepare_refusals_total}). */
+    public long draRefusals() {
+        return (long) draRefused.get();
     }
 
     /** Whether the daemon hears the kernel's uevents (else it rescans the whole host often). */

@@ -100,7 +100,7 @@ public final class PodResourcesWatcher implements DevicePluginServer.HoldRecheck
 
     /** One List and reconcile; synchronized so the periodic and on-demand polls never interleave. */
     public synchronized void poll() {
-        if (recovered && allocations.holds().isEmpty()) {
+        if (recovered && !allocations.hasPodHolds()) {
             return; // nothing to release: spare the kubelet's rate limit
         }
         if (!Files.exists(socket)) {

@@ -1,5 +1,6 @@
 package com.example.vfio.plugin;
 
+import com.example.vfio.api.PublishWith;
 import com.example.vfio.api.VfioBindingPolicySpec;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -9,10 +10,10 @@ import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
- * Everything one device plugin server publishes for one extended resource, computed from one host scan
- * (immutable): the short resource name from the policy ({@code gpu}; the kubelet sees
- * {@code vfio.example.com/gpu}), the units in publication order with unique IDs, and the VFIO device
- * nodes the host has, needed to answer Allocate.
+ * Everything the kubelet side publishes for one resource, computed from one host scan (immutable): the short
+ * resource name from the policy ({@code gpu}; the kubelet sees {@code vfio.example.com/gpu}), the kubelet API it goes
+ * through (a device plugin server, or the DRA driver's ResourceSlices), the units in publication order with unique
+ * IDs, and the VFIO device nodes the host has, needed to answer Allocate or NodePrepareResources.
  */
 public final class PublishedResource {
 
@@ -21,13 +22,19 @@ public final class PublishedResource {
     private static final Pattern NAME = Pattern.compile(VfioBindingPolicySpec.RESOURCE_NAME_REGEX);
 
     private final String name;
+    private final PublishWith api;
     private final List<PublishedDevice> devices;
     private final HostVfioNodes hostNodes;
     /** Allocate looks devices up by ID on every call; a node can publish thousands. */
     private final Map<String, PublishedDevice> byId;
 
     public PublishedResource(String name, List<PublishedDevice> devices, HostVfioNodes hostNodes) {
+        this(name, PublishWith.DevicePlugin, devices, hostNodes);
+    }
+
+    public PublishedResource(String name, PublishWith api, List<PublishedDevice> devices, HostVfioNodes hostNodes) {
         this.name = requireValidName(name);
+        this.api = Objects.requireNonNull(api, "api");
         this.devices = List.copyOf(devices);
         this.hostNodes = Objects.requireNonNull(hostNodes, "hostNodes");
         Map<String, PublishedDevice> seen = new LinkedHashMap<>();
@@ -43,6 +50,20 @@ public final class PublishedResource {
         return name;
     }
 
+    /** The kubelet API that publishes it. */
+    public PublishWith api() {
+        return api;
+    }
+
+    public boolean isDra() {
+        return api == PublishWith.DRA;
+    }
+
+    /** The same resource with other units (health or holds changed), through the same API. */
+    public PublishedResource withDevices(List<PublishedDevice> newDevices) {
+        return new PublishedResource(name, api, newDevices, hostNodes);
+    }
+
     /** The units, in publication order (unique IDs). */
     public List<PublishedDevice> devices() {
         return devices;
@@ -54,18 +75,18 @@ public final class PublishedResource {
 
     @Override
     public boolean equals(Object o) {
-        return o == this || o instanceof PublishedResource other && name.equals(other.name) && devices.equals(other.devices)
-                && hostNodes.equals(other.hostNodes);
+        return o == this || o instanceof PublishedResource other && name.equals(other.name) && api == other.api
+                && devices.equals(other.devices) && hostNodes.equals(other.hostNodes);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(name, devices, hostNodes);
+        return Objects.hash(name, api, devices, hostNodes);
     }
 
     @Override
     public String toString() {
-        return "PublishedResource[name=" + name + ", devices=" + devices + ", hostNodes=" + hostNodes + "]";
+        return "PublishedResource[name=" + name + ", api=" + api + ", devices=" + devices + ", hostNodes=" + hostNodes + "]";
     }
 
     /** Checks a policy's resourceName; it becomes part of a socket file name and an env variable name. */

@@ -77,7 +77,7 @@ public final class UnixSockets implements AutoCloseable {
         loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
     }
 
-    static ThreadFactory daemonThreads(String prefix) {
+    public static ThreadFactory daemonThreads(String prefix) {
         AtomicInteger n = new AtomicInteger();
         return r -> {
             Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
@@ -86,7 +86,7 @@ public final class UnixSockets implements AutoCloseable {
         };
     }
 
-    static void shutdown(ManagedChannel channel) {
+    public static void shutdown(ManagedChannel channel) {
         channel.shutdownNow();
         try {
             channel.awaitTermination(5, TimeUnit.SECONDS);
@@ -95,7 +95,7 @@ public final class UnixSockets implements AutoCloseable {
         }
     }
 
-    static void shutdown(Server server) {
+    public static void shutdown(Server server) {
         server.shutdownNow();
         try {
             server.awaitTermination(5, TimeUnit.SECONDS);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.example.vfio.api.AllocationUnit;
 import com.example.vfio.api.DesiredDevice;
+import com.example.vfio.api.PublishWith;
 import com.example.vfio.pci.PciAddress;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -24,6 +25,18 @@ class DesiredResourceTest {
                 new DesiredResource("gpu", AllocationUnit.Device,
                         List.of(PciAddress.parse("0000:41:00.0"), PciAddress.parse("0000:42:00.0"))),
                 new DesiredResource("nic", AllocationUnit.Group, List.of(PciAddress.parse("0000:81:00.2"))));
+    }
+
+    @Test
+    void a_resource_whose_entries_say_dra_goes_to_the_dra_driver_and_the_others_to_the_device_plugin() {
+        DesiredDevice gpu = new DesiredDevice("0000:42:00.0", "vfio-pci", "gpu", "gpus", null, null, null, null);
+        gpu.setPublishWith(PublishWith.DRA);
+        List<DesiredDevice> desired = List.of(gpu,
+                new DesiredDevice("0000:81:00.2", "vfio-pci", "nic", "nics", null, null, null, null));
+
+        assertThat(DesiredResource.from(desired)).extracting(DesiredResource::name, DesiredResource::api)
+                .containsExactly(org.assertj.core.groups.Tuple.tuple("gpu", PublishWith.DRA),
+                        org.assertj.core.groups.Tuple.tuple("nic", PublishWith.DevicePlugin));
     }
 
     @Test

@@ -144,7 +144,7 @@ class LargeNodeStatusSizeTest {
                 d = new PciDevice(d.address(), d.vendor(), d.device(), d.subsystemVendor(), d.subsystemDevice(),
                         d.classCode(), d.modalias(), d.numaNode(), d.headerType(), "mlx5_vfio_pci", false, "mlx5_vfio_pci",
                         d.driverOverride(), d.bootVga(), d.physfn(), d.virtfns(), d.sriovNumVfs(), d.sriovTotalVfs(),
-                        List.of("vfio" + n++), d.iommuGroup(), d.problems());
+                        List.of("vfio" + n++), d.iommuGroup(), d.pcieRoot(), d.problems());
                 groupNodes.add(d.iommuGroup());
             }
             devices.put(d.address(), d);

@@ -136,6 +136,18 @@ class NodeStatusBuilderTest {
     }
 
     @Test
+    void a_device_published_through_dra_says_so_and_names_the_claim_prepared_with_it() {
+        Map<PciAddress, DevicePublication> published = Map.of(PciAddress.parse(GPU2),
+                new DevicePublication("gpu", true, null, "claim:vms/vm-gpu", true));
+
+        VfioNodeStateStatus status = builder.build(inputs(List.of(gpu(GPU2)), published, List.of(), false), null);
+
+        assertThat(status.device(GPU2).orElseThrow().toLine())
+                .endsWith("group=15 numa=1 resource=gpu dra health=Healthy held=claim:vms/vm-gpu");
+        assertThat(status.getSyncStatus()).isEqualTo(SyncStatus.Succeeded);
+    }
+
+    @Test
     void device_held_by_a_pod_waits_with_the_bind_result_message() {
         BindResult pending = new BindResult(GPU2, "host", BindState.Pending,
                 "held by pod vms/win11: never rebound while in use", T0.toString());

@@ -372,6 +372,7 @@ public final class FakeHost {
         String module;
         String override;
         String group;
+        String rootComplex = "pci0000:00";
         boolean bootVga;
         final List<String> vfioDevs = new ArrayList<>();
         String physfn;
@@ -408,6 +409,12 @@ public final class FakeHost {
 
         public Dev numa(int node) {
             this.numa = node;
+            return this;
+        }
+
+        /** The PCIe root complex it sits under ({@code sys/devices/<root>/<address>}), {@code pci0000:00} by default. */
+        public Dev rootComplex(String root) {
+            this.rootComplex = root;
             return this;
         }
 
@@ -500,7 +507,7 @@ public final class FakeHost {
         }
 
         void writeTo(Path sys, Path busDevices, Path drivers) throws IOException {
-            Path dir = Files.createDirectories(sys.resolve("devices/pci0000:00").resolve(address));
+            Path dir = Files.createDirectories(sys.resolve("devices").resolve(rootComplex).resolve(address));
             Map<String, String> files = new LinkedHashMap<>();
             files.put("vendor", String.format("0x%04x", vendor));
             files.put("device", String.format("0x%04x", device));
@@ -537,15 +544,15 @@ public final class FakeHost {
                 config[0x0E] = (byte) headerType;
                 Files.write(dir.resolve("config"), config);
             }
-            Files.createSymbolicLink(busDevices.resolve(address), Path.of("../../../devices/pci0000:00/" + address));
+            Files.createSymbolicLink(busDevices.resolve(address), Path.of("../../../devices/" + rootComplex + "/" + address));
             if (driver != null && !links.containsKey("driver")) {
                 Files.createSymbolicLink(dir.resolve("driver"), Path.of("../../../bus/pci/drivers/" + driver));
                 Files.createSymbolicLink(drivers.resolve(driver).resolve(address),
-                        Path.of("../../../../devices/pci0000:00/" + address));
+                        Path.of("../../../../devices/" + rootComplex + "/" + address));
             }
             if (group != null) {
                 Path members = Files.createDirectories(sys.resolve("kernel/iommu_groups").resolve(group).resolve("devices"));
-                Files.createSymbolicLink(members.resolve(address), Path.of("../../../../devices/pci0000:00/" + address));
+                Files.createSymbolicLink(members.resolve(address), Path.of("../../../../devices/" + rootComplex + "/" + address));
                 Files.createSymbolicLink(dir.resolve("iommu_group"), Path.of("../../../kernel/iommu_groups/" + group));
             }
             for (String vfioDev : vfioDevs) {

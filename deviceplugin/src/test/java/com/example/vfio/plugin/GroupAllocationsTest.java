@@ -63,6 +63,44 @@ class GroupAllocationsTest {
                 .hasMessageContaining("held with 0000:41:00.0");
     }
 
+    static final GroupAllocations.DraClaim VM = new GroupAllocations.DraClaim("uid-1", "vms/vm");
+
+    static List<GroupAllocations.ClaimedUnit> units(String address, String group) {
+        return List.of(new GroupAllocations.ClaimedUnit(GPU, claim(address, group)));
+    }
+
+    @Test
+    void a_dra_claim_and_a_device_plugin_pod_never_share_a_group() throws Exception {
+        allocations.acquireForClaim(VM, units("0000:41:00.0", "14"));
+
+        assertThatThrownBy(() -> allocations.acquire(NIC, List.of(claim("0000:41:00.1", "14"))))
+                .hasMessage("0000:41:00.1: IOMMU group 14 is held with 0000:41:00.0 by DRA claim vms/vm");
+        assertThatThrownBy(() -> allocations.acquire(GPU, List.of(claim("0000:41:00.0", "14"))))
+                .as("not even the claim's own device").hasMessageContaining("by DRA claim vms/vm");
+        allocations.acquire(NIC, List.of(claim("0000:c1:00.0", "40")));
+        assertThatThrownBy(() -> allocations.acquireForClaim(new GroupAllocations.DraClaim("uid-2", "vms/other"),
+                units("0000:c1:00.1", "40")))
+                .hasMessage("0000:c1:00.1: IOMMU group 40 is held with 0000:c1:00.0 by a pod's vfio.example.com/nic (device plugin)");
+    }
+
+    @Test
+    void a_claim_prepared_again_keeps_its_hold_and_only_unprepare_releases_it() throws Exception {
+        allocations.acquireForClaim(VM, units("0000:41:00.0", "14"));
+        List<Integer> fired = new java.util.ArrayList<>();
+        allocations.onChange(() -> fired.add(1));
+        allocations.acquireForClaim(VM, units("0000:41:00.0", "14"));
+        assertThat(fired).as("the same claim again changes nothing").isEmpty();
+
+        clock.advance(Duration.ofMinutes(5));
+        allocations.reconcile(List.of(), clock.instant());
+        assertThat(allocations.holds()).as("PodResources does not list claims: it never releases them").containsOnlyKeys("14");
+        assertThat(allocations.hasPodHolds()).isFalse();
+
+        assertThat(allocations.releaseClaim("uid-1")).extracting(GroupAllocations.Hold::group).containsExactly("14");
+        assertThat(allocations.holds()).isEmpty();
+        assertThat(allocations.releaseClaim("uid-1")).isEmpty();
+    }
+
     @Test
     void a_device_without_iommu_group_is_refused() {
         assertThatThrownBy(() -> allocations.acquire(GPU, List.of(claim("0000:41:00.0", null))))

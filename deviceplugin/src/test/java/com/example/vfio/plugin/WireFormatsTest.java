@@ -31,6 +31,20 @@ class WireFormatsTest {
     }
 
     @Test
+    void dra_service_names_on_the_wire_are_the_kubelets() {
+        assertThat(com.example.vfio.proto.pluginregistration.v1.RegistrationGrpc.SERVICE_NAME)
+                .isEqualTo("pluginregistration.Registration");
+        assertThat(com.example.vfio.proto.dra.v1.DRAPluginGrpc.SERVICE_NAME)
+                .isEqualTo("k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin");
+        assertThat(com.example.vfio.proto.dra.v1beta1.DRAPluginGrpc.SERVICE_NAME)
+                .isEqualTo("k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin");
+        assertThat(com.example.vfio.proto.drahealth.v1.DRAResourceHealthGrpc.SERVICE_NAME)
+                .isEqualTo("v1.DRAResourceHealth");
+        assertThat(com.example.vfio.proto.drahealth.v1alpha1.DRAResourceHealthGrpc.SERVICE_NAME)
+                .isEqualTo("v1alpha1.DRAResourceHealth");
+    }
+
+    @Test
     void resource_names_that_would_make_a_bad_socket_or_variable_name_are_refused() {
         for (String bad : new String[] {"", "../x", "gpu/a", "-gpu", "gpu ", "GPU", "gpu_a", "gpu.a", "a".repeat(64)}) {
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> PublishedResource.requireValidName(bad))

@@ -14,9 +14,11 @@ import java.util.Map;
  *                                 /readyz and /metrics
  * @param reconcileThreads         OPERATOR_THREADS (default 4)
  * @param releaseRecheck           how often a deleting policy re-checks that its devices are back on the host
+ * @param deviceClasses            OPERATOR_DRA (default true): make the DRA DeviceClasses of the resources policies publish
+ *                                 through DRA (only where the API server serves resource.k8s.io/v1 DeviceClasses)
  */
 public record OperatorSettings(boolean serverSideApply, String leaderElectionNamespace, String identity, int healthPort,
-                               int reconcileThreads, Duration releaseRecheck) {
+                               int reconcileThreads, Duration releaseRecheck, boolean deviceClasses) {
 
     public static final String FIELD_MANAGER = "vfio-operator";
     public static final String LEASE_NAME = "vfio-operator";
@@ -33,23 +35,24 @@ public record OperatorSettings(boolean serverSideApply, String leaderElectionNam
                         () -> java.util.Objects.requireNonNullElseGet(blankToNull(env.get("HOSTNAME")), () -> java.util.UUID.randomUUID().toString())),
                 integer(env, "HEALTH_PORT", 8080),
                 integer(env, "OPERATOR_THREADS", 4),
-                Duration.ofSeconds(integer(env, "RELEASE_RECHECK_SECONDS", 10)));
+                Duration.ofSeconds(integer(env, "RELEASE_RECHECK_SECONDS", 10)),
+                bool(env, "OPERATOR_DRA", true));
     }
 
     public OperatorSettings withServerSideApply(boolean ssa) {
-        return new OperatorSettings(ssa, leaderElectionNamespace, identity, healthPort, reconcileThreads, releaseRecheck);
+        return new OperatorSettings(ssa, leaderElectionNamespace, identity, healthPort, reconcileThreads, releaseRecheck, deviceClasses);
     }
 
     public OperatorSettings withHealthPort(int port) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, port, reconcileThreads, releaseRecheck);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, port, reconcileThreads, releaseRecheck, deviceClasses);
     }
 
     public OperatorSettings withReconcileThreads(int threads) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, threads, releaseRecheck);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, threads, releaseRecheck, deviceClasses);
     }
 
     public OperatorSettings withReleaseRecheck(Duration d) {
-        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, reconcileThreads, d);
+        return new OperatorSettings(serverSideApply, leaderElectionNamespace, identity, healthPort, reconcileThreads, d, deviceClasses);
     }
 
     private static boolean bool(Map<String, String> env, String name, boolean dflt) {

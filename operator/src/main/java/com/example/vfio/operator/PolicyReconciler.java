@@ -4,7 +4,9 @@ import com.example.vfio.api.VfioBindingPolicy;
 import com.example.vfio.api.VfioBindingPolicyStatus;
 import com.example.vfio.api.VfioNodeState;
 import io.fabric8.kubernetes.api.model.Condition;
+import com.example.vfio.planning.DraDeviceClasses;
 import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.resource.v1.DeviceClass;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
@@ -39,7 +41,8 @@ import static com.example.vfio.api.VfioBindingPolicyStatus.READY;
 
 /**
  * Rolls the node reports up into the policy's status, says what a person should notice in Events, and holds a
- * deleted policy (finalizer) until its devices are back on their host drivers. Its own status writes do not
+ * deleted policy (finalizer) until its devices are back on their host drivers. Each roll-up also keeps the DRA
+ * DeviceClasses as the policies want them ({@link DeviceClassSync}). Its own status writes do not
  * trigger it (generation-aware); node-state changes and node label changes do.
  */
 final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<VfioBindingPolicy> {
@@ -52,6 +55,8 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
     private final boolean serverSideApply;
     private InformerEventSource<VfioNodeState, VfioBindingPolicy> states;
     private InformerEventSource<Node, VfioBindingPolicy> nodes;
+    private InformerEventSource<DeviceClass, VfioBindingPolicy> deviceClasses;
+    private final DeviceClassSync classes;
     /**
      * Conditions last announced per policy uid. The informer may still hold the pre-patch status when the next event
      * arrives; this keeps one Event per change. JOSDK never reconciles one policy on two threads at once.
@@ -60,8 +65,11 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
     /** Every node-state change rolls up every policy: nodes are planned again only when their inputs changed. */
     private final NodePlans plans = new NodePlans();
 
-    PolicyReconciler(EventRecorder events, Clock clock, Duration releaseRecheck, boolean serverSideApply) {
+    /** @param classes null: the operator makes no DeviceClasses (no DRA API, or turned off) */
+    PolicyReconciler(EventRecorder events, Clock clock, Duration releaseRecheck, boolean serverSideApply,
+            DeviceClassSync classes) {
         this.events = events;
+        this.classes = classes;
         this.serverSideApply = serverSideApply;
         this.clock = clock;
         this.releaseRecheck = releaseRecheck;
@@ -78,7 +86,16 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
                 .withSecondaryToPrimaryMapper(n -> allPolicies(context.getPrimaryCache()))
                 .withOnUpdateFilter((fresh, old) -> !Objects.equals(fresh.getMetadata().getLabels(), old.getMetadata().getLabels()))
                 .build(), context);
-        return List.of(states, nodes);
+        if (classes == null) {
+            return List.of(states, nodes);
+        }
+        // only the classes the operator owns; one deleted by hand is made again
+        deviceClasses = new InformerEventSource<>(InformerEventSourceConfiguration.from(DeviceClass.class, VfioBindingPolicy.class)
+                .withName("device-classes")
+                .withLabelSelector(DraDeviceClasses.MANAGED_BY_LABEL + "=" + DraDeviceClasses.MANAGED_BY)
+                .withSecondaryToPrimaryMapper(c -> allPolicies(context.getPrimaryCache()))
+                .build(), context);
+        return List.of(states, nodes, deviceClasses);
     }
 
     private static Set<ResourceID> allPolicies(IndexedResourceCache<VfioBindingPolicy> cache) {
@@ -87,6 +104,9 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
 
     @Override
     public UpdateControl<VfioBindingPolicy> reconcile(VfioBindingPolicy policy, Context<VfioBindingPolicy> context) {
+        if (classes != null) {
+            classes.sync(context.getPrimaryCache().list().toList(), () -> deviceClasses.list().toList());
+        }
         PolicyRollup rollup = rollup(policy, context);
         VfioBindingPolicyStatus old = policy.getStatus();
         VfioBindingPolicyStatus fresh = rollup.toStatus(policy);
@@ -119,6 +139,11 @@ final class PolicyReconciler implements Reconciler<VfioBindingPolicy>, Cleaner<V
                     "policy deleted; its devices are back on their host drivers");
             LOG.info("policy {} released its devices; removing the finalizer", policy.getMetadata().getName());
             announced.remove(policy.getMetadata().getUid());
+            if (classes != null) {
+                String uid = policy.getMetadata().getUid();
+                classes.sync(context.getPrimaryCache().list().filter(p -> !uid.equals(p.getMetadata().getUid())).toList(),
+                        () -> deviceClasses.list().toList());
+            }
             return DeleteControl.defaultDelete();
         }
         LOG.info("policy {} is being deleted; waiting for host drivers on {}", policy.getMetadata().getName(), rollup.releasing());

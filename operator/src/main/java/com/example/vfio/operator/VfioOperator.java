@@ -82,11 +82,33 @@ public final class VfioOperator implements AutoCloseable {
                 .withGenerationAware(false)
                 .withFieldManager(OperatorSettings.FIELD_MANAGER)
                 .withRetry(retry()));
-        o.register(new PolicyReconciler(events, clock, settings.releaseRecheck(), settings.serverSideApply()), c -> c.withName(PolicyReconciler.NAME)
+        o.register(new PolicyReconciler(events, clock, settings.releaseRecheck(), settings.serverSideApply(),
+                deviceClasses(client, settings)), c -> c.withName(PolicyReconciler.NAME)
                 .withFinalizer(VfioBindingPolicy.FINALIZER)
                 .withFieldManager(OperatorSettings.FIELD_MANAGER)
                 .withRetry(retry()));
         return o;
+    }
+
+    /** The DeviceClass owner, or null where DRA is turned off or the API server serves no resource.k8s.io/v1 DeviceClasses. */
+    private static DeviceClassSync deviceClasses(KubernetesClient client, OperatorSettings settings) {
+        if (!settings.deviceClasses()) {
+            LOG.info("DRA DeviceClasses are turned off (OPERATOR_DRA=false)");
+            return null;
+        }
+        boolean served;
+        try {
+            served = client.supports(io.fabric8.kubernetes.api.model.resource.v1.DeviceClass.class);
+        } catch (RuntimeException e) {
+            LOG.warn("cannot tell whether the API server serves DeviceClasses ({}): assuming it does", e.getMessage());
+            served = true;
+        }
+        if (!served) {
+            LOG.warn("the API server serves no resource.k8s.io/v1 DeviceClasses (Kubernetes older than 1.34?): policies"
+                    + " with publishWith: DRA get no DeviceClass; use publishWith: DevicePlugin on this cluster");
+            return null;
+        }
+        return new DeviceClassSync(client);
     }
 
     /**

@@ -3,6 +3,7 @@ package com.example.vfio.operator;
 import com.example.vfio.api.AllocationUnit;
 import com.example.vfio.api.Companions;
 import com.example.vfio.api.DeviceSelector;
+import com.example.vfio.api.PublishWith;
 import com.example.vfio.api.VfioBindingPolicy;
 import com.example.vfio.api.VfioBindingPolicySpec;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
@@ -27,6 +28,7 @@ public final class Policies {
     public Policies priority(int p) { policy.getSpec().setPriority(p); return this; }
     public Policies companions(Companions c) { policy.getSpec().setCompanions(c); return this; }
     public Policies unit(AllocationUnit u) { policy.getSpec().setAllocationUnit(u); return this; }
+    public Policies publishWith(PublishWith api) { policy.getSpec().setPublishWith(api); return this; }
     public Policies onNodes(String key, String value) {
         policy.getSpec().setNodeSelector(new LabelSelectorBuilder().addToMatchLabels(key, value).build());
         return this;
