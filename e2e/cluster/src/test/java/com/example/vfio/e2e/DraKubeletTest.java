@@ -50,7 +50,7 @@ class DraKubeletTest {
     Path kubeconfig;
     FakeHost host;
     KubeletDra kubelet;
-    VfioNodeProcess daemon;
+    ProductProcess daemon;
     JsonNode firstPrepare;
 
     @BeforeAll
@@ -70,9 +70,9 @@ class DraKubeletTest {
 
     int daemonStarts;
 
-    VfioNodeProcess startDaemon() {
+    ProductProcess startDaemon() {
         daemonStarts++;
-        return kubelet.startDaemon(kubeconfig, dir.resolve("daemon-" + daemonStarts + ".log"), host.path(), NODE);
+        return kubelet.startDaemon(kubeconfig, dir, "daemon-" + daemonStarts, host.path(), NODE);
     }
 
     @AfterAll
@@ -155,7 +155,7 @@ class DraKubeletTest {
         ok("wait-registered vfio.example.com 90");
         assertThat(dir.resolve("plugins_registry/vfio.example.com-reg.sock")).exists();
         assertThat(dir.resolve("plugins/vfio.example.com/dra.sock")).exists();
-        await().atMost(Duration.ofSeconds(30)).until(() -> daemon.output().contains("the kubelet registered DRA driver vfio.example.com"));
+        await().atMost(Duration.ofSeconds(30)).until(() -> daemon.log().contains("the kubelet registered DRA driver vfio.example.com"));
     }
 
     @Test
@@ -253,7 +253,7 @@ class DraKubeletTest {
         assertThat(dir.resolve("plugins_registry/vfio.example.com-reg.sock")).as("a killed daemon leaves its socket").exists();
         daemon = startDaemon();
         long t0 = System.nanoTime();
-        await().atMost(Duration.ofSeconds(150)).until(() -> daemon.output().contains("the kubelet registered DRA driver"));
+        await().atMost(Duration.ofSeconds(150)).until(() -> daemon.log().contains("the kubelet registered DRA driver"));
         CheckReport.note("the restarted daemon was registered again " + (System.nanoTime() - t0) / 1_000_000
                 + " ms after it started (it replaced the stale socket)");
         ok("wait-registered vfio.example.com 60");
@@ -289,7 +289,7 @@ class DraKubeletTest {
     }
 
     int registrations() {
-        return (int) daemon.output().lines().filter(l -> l.contains("the kubelet registered DRA driver")).count();
+        return (int) daemon.log().lines().filter(l -> l.contains("the kubelet registered DRA driver")).count();
     }
 
     @Test

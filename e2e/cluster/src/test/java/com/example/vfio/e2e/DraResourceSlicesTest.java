@@ -51,7 +51,7 @@ class DraResourceSlicesTest {
     KubernetesClient client;
     Path dir;
     FakeHost host;
-    VfioNodeProcess daemon;
+    ProductProcess daemon;
 
     @BeforeAll
     void start(ControlPlane cluster) throws Exception {
@@ -62,14 +62,15 @@ class DraResourceSlicesTest {
         client.resource(new NodeBuilder().withNewMetadata().withName(NODE).endMetadata().build()).create();
         writeSpec(gpuEntries(DraHosts.GPU_A, DraHosts.GPU_A_SIBLING, DraHosts.GPU_B, DraHosts.GPU_HOST_DRIVER,
                 DraHosts.GPU_GRACE));
-        daemon = VfioNodeProcess.serve(cluster.writeKubeconfig(dir.resolve("kubeconfig")), dir.resolve("daemon.log"),
-                List.of("--root", host.path().toString(), "--node-name", NODE, "--no-binding", "--metrics-port", "0",
+        daemon = ProductProcess.start("daemon", dir, ProductProcess.NODE_JVM_OPTIONS, ProductProcess.jar("vfio.node.jar"),
+                List.of("serve", "--root", host.path().toString(), "--node-name", NODE, "--no-binding", "--metrics-port", "0",
                         "--rescan-interval", RESCAN.toMillis() + "ms",
                         "--plugin-dir", dir.resolve("device-plugins").toString(),
                         "--pod-resources-socket", dir.resolve("pod-resources/kubelet.sock").toString(),
                         "--kubelet-plugins-dir", dir.resolve("plugins").toString(),
                         "--kubelet-registry-dir", dir.resolve("plugins_registry").toString(),
-                        "--dra-cdi-dir", dir.resolve("cdi").toString()));
+                        "--dra-cdi-dir", dir.resolve("cdi").toString()),
+                Map.of("KUBECONFIG", cluster.writeKubeconfig(dir.resolve("kubeconfig")).toString()));
     }
 
     @AfterAll

@@ -48,7 +48,7 @@ class DraSchedulerTest {
     KubernetesClient client;
     Path dir;
     KubeletDra kubelet;
-    VfioNodeProcess daemon;
+    ProductProcess daemon;
     SchedulerProcess scheduler;
     final List<String> created = new ArrayList<>();
 
@@ -83,7 +83,7 @@ class DraSchedulerTest {
         DraSpecs.write(client, NODE, DraSpecs.dra("gpu", DraHosts.GPU_A, DraHosts.GPU_A_SIBLING, DraHosts.GPU_B,
                 DraHosts.GPU_HOST_DRIVER, DraHosts.GPU_GRACE));
         kubelet = KubeletDra.start(dir, kubeconfig, NODE);
-        daemon = kubelet.startDaemon(kubeconfig, dir.resolve("daemon.log"), host.path(), NODE);
+        daemon = kubelet.startDaemon(kubeconfig, dir, "daemon", host.path(), NODE);
         await().atMost(Duration.ofSeconds(90)).until(() -> client.resources(ResourceSlice.class)
                 .withField("spec.nodeName", NODE).list().getItems().size() == 2);
         // as a kubelet would, the harness prepares only once the driver is registered (a kubelet retries the pod)

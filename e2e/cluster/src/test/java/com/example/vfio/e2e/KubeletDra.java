@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -93,15 +94,18 @@ public final class KubeletDra implements AutoCloseable {
         }
     }
 
-    /** Runs {@code vfio-node serve <args>} inside the harness's mount namespace. */
-    public VfioNodeProcess startDaemon(Path kubeconfig, Path log, List<String> args) {
-        return VfioNodeProcess.start(List.of("nsenter", "-t", Long.toString(harness.pid()), "-m", "--"), kubeconfig, log,
-                args);
+    /** Runs {@code vfio-node serve <args>} inside the harness's mount namespace, its output in {@code dir/<name>.log}. */
+    public ProductProcess startDaemon(Path kubeconfig, Path dir, String name, List<String> args) {
+        List<String> serve = new java.util.ArrayList<>(List.of("serve"));
+        serve.addAll(args);
+        return ProductProcess.start(name, dir, List.of("nsenter", "-t", Long.toString(harness.pid()), "-m", "--"),
+                ProductProcess.NODE_JVM_OPTIONS, ProductProcess.jar("vfio.node.jar"), serve,
+                Map.of("KUBECONFIG", kubeconfig.toString()));
     }
 
     /** The daemon of {@code node} on the host {@code root}, as a test runs it: no binding, no metrics port, 1 s rescans. */
-    public VfioNodeProcess startDaemon(Path kubeconfig, Path log, Path root, String node) {
-        return startDaemon(kubeconfig, log, List.of("--root", root.toString(), "--node-name", node, "--no-binding",
+    public ProductProcess startDaemon(Path kubeconfig, Path dir, String name, Path root, String node) {
+        return startDaemon(kubeconfig, dir, name, List.of("--root", root.toString(), "--node-name", node, "--no-binding",
                 "--metrics-port", "0", "--rescan-interval", "1s"));
     }
 

@@ -45,8 +45,17 @@ final class ProductProcess implements AutoCloseable {
         return jar;
     }
 
+    /** The JVM options of a test's node daemon that is not run from the chart: the launcher's (bin/vfio-node). */
+    static final List<String> NODE_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-Xmx128m");
+
     static ProductProcess start(String name, Path dir, List<String> jvmOptions, Path jar, List<String> args, Map<String, String> env) {
-        List<String> command = new ArrayList<>();
+        return start(name, dir, List.of(), jvmOptions, jar, args, env);
+    }
+
+    /** The same, with {@code prefix} in front of {@code java} (e.g. {@code nsenter -t PID -m --}). */
+    static ProductProcess start(String name, Path dir, List<String> prefix, List<String> jvmOptions, Path jar, List<String> args,
+            Map<String, String> env) {
+        List<String> command = new ArrayList<>(prefix);
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(jvmOptions);
         command.add("-jar");
@@ -106,6 +115,12 @@ final class ProductProcess implements AutoCloseable {
     String tail() {
         List<String> lines = log().lines().toList();
         return String.join(" | ", lines.subList(Math.max(0, lines.size() - 8), lines.size()));
+    }
+
+    /** The last {@code n} lines of the log, one a line. */
+    String tail(int n) {
+        List<String> lines = log().lines().toList();
+        return String.join("\n", lines.subList(Math.max(0, lines.size() - n), lines.size()));
     }
 
     /** kill -9: no shutdown hook runs, nothing is released, the Lease is not given back. */
