@@ -185,9 +185,10 @@ class ChartOnTheRealServerTest {
             assertThat(denied).isNotNull();
             assertThat(denied.getMessage()).contains("the node agent's token carries no node name");
         }
-        admin.resources(io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding.class)
-                .withName(withPolicy.one(io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding.class)
-                        .getMetadata().getName()).delete();
+        // the chart's bindings (VfioNodeStates, and the DRA driver's ResourceSlices) go: the cluster is shared
+        for (var binding : withPolicy.all(io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding.class)) {
+            admin.resource(binding).delete();
+        }
     }
 
     private static VfioNodeState writeStatus(KubernetesClient client, String name) {

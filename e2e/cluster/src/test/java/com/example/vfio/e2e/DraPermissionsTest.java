@@ -120,6 +120,9 @@ class DraPermissionsTest {
     @DisplayName("DRA: the admission policy refuses the node agent another node's ResourceSlices (create, update, delete) and another driver's, naming the node")
     void another_nodes_slices_are_refused() {
         ResourceSlice theirs = ResourceSlices.of(OTHER, null, 1, pool()).get(1);
+        // a policy takes effect a moment after it is created (the API server's policy cache)
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(refusal(() -> agent.resource(theirs).dryRun().create()))
+                .contains("403").contains("the node agent on node " + NODE + " may only write the ResourceSlices of its own node"));
         assertThat(refusal(() -> agent.resource(theirs).create())).contains("403")
                 .contains("the node agent on node " + NODE + " may only write the ResourceSlices of its own node");
         ResourceSlice stored = admin.resource(theirs).create();
