@@ -41,9 +41,18 @@ public final class Crds {
         }
         for (String name : NAMES) {
             client.apiextensions().v1().customResourceDefinitions().withName(name)
-                    .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions().stream()
-                            .anyMatch(k -> k.getType().equals("Established") && k.getStatus().equals("True")), 60, TimeUnit.SECONDS);
+                    .waitUntilCondition(Crds::established, 60, TimeUnit.SECONDS);
         }
+    }
+
+    /**
+     * A CRD the server has just created has a status (its stored versions) but no conditions yet: those come
+     * from its controllers a moment later.
+     */
+    static boolean established(CustomResourceDefinition crd) {
+        return crd != null && crd.getStatus() != null && crd.getStatus().getConditions() != null
+                && crd.getStatus().getConditions().stream()
+                        .anyMatch(c -> c.getType().equals("Established") && c.getStatus().equals("True"));
     }
 
     static long celRuleCount() {
