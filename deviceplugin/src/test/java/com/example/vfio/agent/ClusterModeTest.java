@@ -271,7 +271,10 @@ class ClusterModeTest {
     void a_spec_that_lists_an_address_twice_is_not_acted_on_until_the_operator_writes_it_again() throws Exception {
         createNodeState(List.of());
         startAgent();
-        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded).orElse(false));
+        // the agent may report its host before it has read its spec (observedGeneration still unset): wait for
+        // the status that acted on the spec
+        eventually().until(() -> status().map(s -> s.getSyncStatus() == SyncStatus.Succeeded
+                && s.getObservedGeneration() != null).orElse(false));
         Long before = status().orElseThrow().getObservedGeneration();
 
         long twice = writeSpec(List.of(new DesiredDevice(GPU, "auto", "gpu", "gpus", null, null, null, null),
