@@ -31,8 +31,13 @@ lab_dra_start() { # lab_dra_start INPUT_DIR
         LAB_DRA_ERROR="e2e/k8s/build failed: $(tail -n 2 "$WORK_DIR/k8s-build.log" | tr '\n' ' ')"
         return
     fi
-    LAB_DRA_HARNESS=$(dirname "$bin")/harness-bin/dra-harness
-    [[ -x $LAB_DRA_HARNESS ]] || { LAB_DRA_ERROR="no $LAB_DRA_HARNESS"; return; }
+    local harness
+    harness=$(dirname "$bin")/harness-bin/dra-harness
+    [[ -x $harness ]] || { LAB_DRA_ERROR="no $harness"; return; }
+    # on the inputs share, as the jar is: the guest sees the host's root, but with tmpfs over /tmp, /run and
+    # /var/lib, so a cache under one of them (VFIO_K8S_CACHE or HOME there) would not be found
+    cp "$harness" "$in/dra-harness" || { LAB_DRA_ERROR="cannot copy $harness to the guest's inputs"; return; }
+    LAB_DRA_HARNESS=/run/lab/dra-harness
     rm -rf "$d"; mkdir -p "$d/certs"
     openssl genrsa -out "$d/sa.key" 2048 2>/dev/null || { LAB_DRA_ERROR="openssl genrsa failed"; return; }
     token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
